@@ -1,0 +1,1 @@
+"""The shared kernel: typed messages that cross planes. No AWS, torch or Triton imports here."""

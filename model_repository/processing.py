@@ -1,0 +1,187 @@
+"""Pre- and post-processing of the pallet pipeline: the one implementation.
+
+Triton's Python-backend models in this repository call these functions, the in-process ONNX Runtime
+runner calls them, and the trainers use the same preprocessing so that a model sees in training
+exactly what it sees in service. numpy + Pillow only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from contracts.pro import is_valid_pro
+
+# ---------------------------------------------------------------- detector
+DETECTOR_CLASSES = ("pallet", "label", "person")
+DETECTOR_H, DETECTOR_W = 384, 640
+DETECTOR_STRIDE = 4
+FRAME_SCALE = 0.5  # 1280x720 -> 640x360, padded to 640x384
+DETECTION_THRESHOLD = 0.35
+MAX_DETECTIONS = 64
+
+
+def detector_input(frame: np.ndarray) -> tuple[np.ndarray, float]:
+    """RGB uint8 HxWx3 frame -> (3, 384, 640) float32 in [0, 1], and the frame->input scale."""
+    h, w = frame.shape[:2]
+    scale = min(DETECTOR_W / w, DETECTOR_H / h)
+    nw, nh = round(w * scale), round(h * scale)
+    img = Image.fromarray(frame).resize((nw, nh), Image.BILINEAR) if (nw, nh) != (w, h) else Image.fromarray(frame)
+    out = np.zeros((DETECTOR_H, DETECTOR_W, 3), dtype=np.float32)
+    out[:nh, :nw] = np.asarray(img, dtype=np.float32) / 255.0
+    return out.transpose(2, 0, 1), scale
+
+
+@dataclass(frozen=True)
+class Detections:
+    boxes: np.ndarray  # (N, 4) float32, frame pixels
+    scores: np.ndarray  # (N,) float32
+    classes: np.ndarray  # (N,) int32 index into DETECTOR_CLASSES
+
+    def of_class(self, name: str) -> Detections:
+        keep = self.classes == DETECTOR_CLASSES.index(name)
+        return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
+
+
+def _peaks(heat: np.ndarray) -> np.ndarray:
+    """Keep 3x3 local maxima of a (C, H, W) map (CenterNet's max-pool NMS)."""
+    padded = np.pad(heat, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    c, h, w = heat.shape
+    neighbourhood = np.max(
+        np.stack([padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0
+    )
+    return np.where(heat >= neighbourhood, heat, 0.0)
+
+
+def decode_detections(
+    heatmap: np.ndarray, size: np.ndarray, offset: np.ndarray, scale: float, frame_hw: tuple[int, int],
+    threshold: float = DETECTION_THRESHOLD, max_detections: int = MAX_DETECTIONS,
+) -> Detections:
+    """Detector outputs of one image -> boxes in frame pixels.
+
+    heatmap (C, H/4, W/4) holds probabilities; size (2, H/4, W/4) box width and height in input
+    pixels / stride (log space); offset (2, H/4, W/4) sub-cell centre offset.
+    """
+    peaks = _peaks(heatmap)
+    flat = peaks.reshape(-1)
+    k = min(max_detections, flat.size)
+    idx = np.argpartition(-flat, k - 1)[:k]
+    idx = idx[flat[idx] >= threshold]
+    idx = idx[np.argsort(-flat[idx])]
+    c, h, w = heatmap.shape
+    cls, rem = np.divmod(idx, h * w)
+    ys, xs = np.divmod(rem, w)
+    cx = (xs + offset[0, ys, xs]) * DETECTOR_STRIDE
+    cy = (ys + offset[1, ys, xs]) * DETECTOR_STRIDE
+    bw = np.exp(size[0, ys, xs]) * DETECTOR_STRIDE
+    bh = np.exp(size[1, ys, xs]) * DETECTOR_STRIDE
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) / scale
+    fh, fw = frame_hw
+    boxes = np.clip(boxes, 0, [fw, fh, fw, fh]).astype(np.float32)
+    keep = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
+    return Detections(boxes[keep], flat[idx][keep].astype(np.float32), cls[keep].astype(np.int32))
+
+
+# ---------------------------------------------------------------- crops
+def crop_resize(frame: np.ndarray, box: np.ndarray | list[float], out_w: int, out_h: int,
+                pad: float = 0.0, gray: bool = False) -> np.ndarray:
+    """Crop `box` (+`pad` of its size on each side) from the frame and resize it to out_w x out_h."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    pw, ph = (x1 - x0) * pad, (y1 - y0) * pad
+    img = Image.fromarray(frame)
+    if gray:
+        img = img.convert("L")
+    bx0, by0, bx1, by1 = x0 - pw, y0 - ph, x1 + pw, y1 + ph
+    if bx0 >= 0 and by0 >= 0 and bx1 <= img.width and by1 <= img.height:
+        crop = img.resize((out_w, out_h), Image.BILINEAR, box=(bx0, by0, bx1, by1))
+    else:  # part of the box lies outside the frame: pad with black, then resize
+        ix0, iy0 = int(np.floor(bx0)), int(np.floor(by0))
+        region = img.crop((ix0, iy0, int(np.ceil(bx1)), int(np.ceil(by1))))
+        crop = region.resize((out_w, out_h), Image.BILINEAR,
+                             box=(bx0 - ix0, by0 - iy0, bx1 - ix0, by1 - iy0))
+    return np.asarray(crop, dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- label reader (OCR)
+OCR_H, OCR_W = 128, 96
+OCR_PAD = 0.04
+PRO_ALPHABET = "0123456789"
+DEST_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MIN_READ_CONFIDENCE = 0.5
+
+
+def ocr_input(frame: np.ndarray, box: np.ndarray | list[float]) -> np.ndarray:
+    """(1, 128, 96) float32, grayscale label crop normalised per crop (robust to lighting)."""
+    crop = crop_resize(frame, box, OCR_W, OCR_H, pad=OCR_PAD, gray=True).astype(np.float32)
+    lo, hi = np.percentile(crop, 2), np.percentile(crop, 98)
+    crop = (crop - lo) / max(hi - lo, 8.0)
+    return np.clip(crop, -0.5, 1.5)[None]
+
+
+def ctc_greedy(log_probs: np.ndarray, alphabet: str) -> tuple[str, float]:
+    """Best-path CTC decode of (T, 1 + len(alphabet)) log-probabilities (blank = 0).
+
+    Confidence is the probability of the best path's emitted characters (product of their per-step
+    maxima), so one doubtful character lowers it."""
+    best = log_probs.argmax(axis=1)
+    best_lp = log_probs.max(axis=1)
+    text, conf_lp, prev = [], 0.0, 0
+    for t, k in enumerate(best):
+        if k != 0 and k != prev:
+            text.append(alphabet[k - 1])
+            conf_lp += float(best_lp[t])
+        prev = k
+    return "".join(text), float(np.exp(conf_lp))
+
+
+@dataclass(frozen=True)
+class LabelRead:
+    """One label's reading. `pro` and `dest` are None when the read is not an answer."""
+
+    pro: str | None
+    dest: str | None
+    confidence: float
+    raw_pro: str
+    raw_dest: str
+    check_digit_ok: bool
+
+    @property
+    def valid(self) -> bool:
+        return self.pro is not None and self.dest is not None
+
+
+def read_label(pro_log_probs: np.ndarray, dest_log_probs: np.ndarray,
+               min_confidence: float = MIN_READ_CONFIDENCE) -> LabelRead:
+    """Decode both heads; a PRO whose check digit fails, or a low-confidence read, is never an answer."""
+    raw_pro, pro_conf = ctc_greedy(pro_log_probs, PRO_ALPHABET)
+    raw_dest, dest_conf = ctc_greedy(dest_log_probs, DEST_ALPHABET)
+    check_ok = is_valid_pro(raw_pro)
+    conf = pro_conf * dest_conf
+    answer = check_ok and len(raw_dest) == 3 and conf >= min_confidence
+    return LabelRead(
+        pro=raw_pro if answer else None, dest=raw_dest if answer else None, confidence=conf,
+        raw_pro=raw_pro, raw_dest=raw_dest, check_digit_ok=check_ok,
+    )
+
+
+# ---------------------------------------------------------------- damage classifier
+DAMAGE_SIZE = 128
+DAMAGE_PAD = 0.03
+DAMAGE_THRESHOLD = 0.5
+
+
+def damage_input(frame: np.ndarray, box: np.ndarray | list[float]) -> np.ndarray:
+    """(3, 128, 128) float32 in [0, 1]: the pallet crop, squashed to a square."""
+    crop = crop_resize(frame, box, DAMAGE_SIZE, DAMAGE_SIZE, pad=DAMAGE_PAD)
+    return crop.astype(np.float32).transpose(2, 0, 1) / 255.0
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))

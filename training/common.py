@@ -1,0 +1,71 @@
+"""Shared plumbing for the trainers: seeding, progress, checkpoints, dataset loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from contracts.annotations import AnnotationSet, load_annotation_set
+
+CHECKPOINT = "model.pt"
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    torch.manual_seed(seed)
+    torch.set_num_threads(int(os.environ.get("EDGECV_TORCH_THREADS", os.cpu_count() or 2)))
+    return np.random.default_rng(seed)
+
+
+def progress(description: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        transient=False,
+    )
+
+
+def save_checkpoint(model_dir: Path, model: torch.nn.Module, config: dict, metrics: dict) -> None:
+    torch.save({"state_dict": model.state_dict(), "config": config}, model_dir / CHECKPOINT)
+    (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+
+def load_init(model: torch.nn.Module, init_dir: Path | None) -> str | None:
+    """Fine-tune from a previous version's checkpoint (the `init` channel), if given."""
+    if init_dir is None:
+        return None
+    path = init_dir / CHECKPOINT if init_dir.is_dir() else init_dir
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+    return str(path)
+
+
+def _load_rgb(path: str) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def iter_frames(dataset_dir: Path, workers: int = 2) -> Iterator[tuple[int, np.ndarray, AnnotationSet]]:
+    """Yield (index, RGB frame, set) for every frame of an annotation set, decoding in parallel."""
+    dataset = load_annotation_set(dataset_dir)
+    paths = [str(Path(dataset_dir) / f.image) for f in dataset.frames]
+    with ProcessPoolExecutor(workers) as pool:
+        for i, frame in enumerate(pool.map(_load_rgb, paths, chunksize=8)):
+            yield i, frame, dataset
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start

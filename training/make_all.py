@@ -1,0 +1,215 @@
+"""`make train`: reproduce the v1 models from scratch on this machine, with progress.
+
+data (seeded renderer) -> train detector, label reader, damage classifier (SageMaker-convention
+entry points, run as subprocesses with SM_* environment) -> ONNX export + ORT parity -> INT8 ->
+evaluation on the golden and shifted sets -> model_repository/<model>/1/{model.onnx, lineage.json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from contracts.evaluation import gate_failures
+from model_repository.onnx_pipeline import REPOSITORY, ModelPaths, OnnxPalletPipeline
+from model_repository.processing import damage_input, detector_input, ocr_input
+from training.export import SPECS, export_onnx, latency_ms, load_model, parity, quantize_int8
+from training.synth.dataset import write_dataset
+from training.synth.scene import DomainKnobs
+
+console = Console()
+ROOT = Path(__file__).resolve().parents[1]
+
+DATASETS = {
+    # name: (seed, frames, knobs)
+    "train": (1, 3000, DomainKnobs()),
+    "golden": (9001, 300, DomainKnobs()),
+    "shifted": (9002, 300, DomainKnobs.shifted_preset()),
+}
+TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
+            "damage_classifier": "training.train_damage"}
+
+
+def dataset_hash(directory: Path) -> str:
+    h = hashlib.sha256()
+    h.update((directory / "annotations.json").read_bytes())
+    for path in sorted((directory / "frames").iterdir()):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def ensure_dataset(root: Path, name: str, frames_override: int | None = None) -> Path:
+    seed, frames, knobs = DATASETS[name]
+    frames = frames_override or frames
+    out = root / name
+    meta = out / "generator.json"
+    if meta.is_file():
+        have = json.loads(meta.read_text())
+        if have.get("seed") == seed and have.get("frames") == frames and have.get("knobs") == json.loads(
+                json.dumps(asdict(knobs))):
+            console.print(f"dataset {name}: reusing {out} ({frames} frames, seed {seed})")
+            return out
+    console.print(f"dataset {name}: rendering {frames} frames (seed {seed})")
+    from training.common import progress
+
+    with progress(f"render {name}") as bar:
+        task = bar.add_task(name, total=frames, status="")
+        write_dataset(out, seed, frames, knobs, progress=lambda n: bar.advance(task, n))
+    return out
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "training", "model_repository/processing.py"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return sha.stdout.strip() + ("-dirty" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def train(name: str, work: Path, train_dir: Path, hps: dict[str, str], init: Path | None = None) -> Path:
+    out = work / name
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SM_MODEL_DIR=str(out), SM_CHANNEL_TRAIN=str(train_dir))
+    if init is not None:
+        env["SM_CHANNEL_INIT"] = str(init)
+    (out / "hyperparameters.json").write_text(json.dumps(hps))
+    env["SM_HP_FILE"] = str(out / "hyperparameters.json")
+    console.rule(f"train {name}")
+    subprocess.run([sys.executable, "-m", TRAINERS[name]], env=env, check=True)
+    return out
+
+
+def calibration_samples(name: str, dataset: Path, n: int = 64) -> np.ndarray:
+    from contracts.annotations import load_annotation_set
+    from edgecv.evaluation import load_frame
+
+    ds = load_annotation_set(dataset)
+    out: list[np.ndarray] = []
+    for frame in ds.frames:
+        img = load_frame(dataset, frame.image, frame.width, frame.height)
+        if name == "detector":
+            out.append(detector_input(img)[0])
+        for p in frame.pallets:
+            if name == "damage_classifier":
+                out.append(damage_input(img, p.bbox.as_list()))
+            elif name == "ocr" and p.label is not None:
+                out.append(ocr_input(img, p.label.bbox.as_list()))
+        if len(out) >= n:
+            break
+    return np.stack(out[:n]).astype(np.float32)
+
+
+def evaluate_models(models: ModelPaths, dataset: Path) -> dict:
+    from edgecv.evaluation import evaluate
+    from training.common import progress
+
+    pipeline = OnnxPalletPipeline(models)
+    n = len(json.loads((dataset / "annotations.json").read_text())["frames"])
+    with progress(f"eval {dataset.name}") as bar:
+        task = bar.add_task("eval", total=n, status="")
+        return evaluate(dataset, pipeline, on_frame=lambda: bar.advance(task))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--work", type=Path, default=ROOT / ".edgecv" / "train")
+    ap.add_argument("--datasets", type=Path, default=ROOT / ".edgecv" / "datasets")
+    ap.add_argument("--out", type=Path, default=REPOSITORY, help="model repository to write version 1 into")
+    ap.add_argument("--skip-train", action="store_true", help="reuse checkpoints in --work")
+    ap.add_argument("--only", choices=list(TRAINERS), action="append")
+    ap.add_argument("--hp", action="append", default=[], metavar="MODEL.KEY=VALUE")
+    ap.add_argument("--version", default="1")
+    args = ap.parse_args(argv)
+    started = time.time()
+    hps: dict[str, dict[str, str]] = {name: {} for name in TRAINERS}
+    for item in args.hp:
+        key, _, value = item.partition("=")
+        model, _, hp = key.partition(".")
+        hps[model][hp] = value
+    data = {name: ensure_dataset(args.datasets, name) for name in DATASETS}
+    hashes = {name: dataset_hash(path) for name, path in data.items()}
+    selected = args.only or list(TRAINERS)
+    ckpts = {}
+    for name in TRAINERS:
+        if name in selected and not args.skip_train:
+            ckpts[name] = train(name, args.work, data["train"], hps[name])
+        else:
+            ckpts[name] = args.work / name
+    console.rule("export")
+    report: dict = {"models": {}, "datasets": {n: {"seed": DATASETS[n][0], "frames": DATASETS[n][1],
+                                                   "sha256": hashes[n]} for n in DATASETS}}
+    fp32_dir, int8_dir = args.work / "onnx-fp32", args.work / "onnx-int8"
+    fp32_dir.mkdir(parents=True, exist_ok=True)
+    int8_dir.mkdir(parents=True, exist_ok=True)
+    for name in TRAINERS:
+        model = load_model(name, ckpts[name])
+        fp32 = fp32_dir / f"{name}.onnx"
+        export_onnx(name, model, fp32)
+        samples = calibration_samples(name, data["train"])
+        int8 = int8_dir / f"{name}.onnx"
+        quantize_int8(name, fp32, int8, samples)
+        one = samples[:1]
+        entry = {
+            "onnx_max_abs_diff_vs_torch": parity(name, model, fp32, samples[:8]),
+            "size_bytes": {"fp32": fp32.stat().st_size, "int8": int8.stat().st_size},
+            "ort_latency_ms_batch1": {"fp32": latency_ms(fp32, SPECS[name][1], one),
+                                      "int8": latency_ms(int8, SPECS[name][1], one)},
+            "training": json.loads((ckpts[name] / "metrics.json").read_text()),
+        }
+        entry["training"].pop("loss_history", None)
+        report["models"][name] = entry
+        console.print(f"{name}: parity {entry['onnx_max_abs_diff_vs_torch']:.2e}, "
+                      f"{entry['size_bytes']['fp32'] / 1e6:.2f} MB fp32 / {entry['size_bytes']['int8'] / 1e6:.2f} MB int8, "
+                      f"{entry['ort_latency_ms_batch1']['fp32']['p50']} ms / {entry['ort_latency_ms_batch1']['int8']['p50']} ms")
+    console.rule("evaluate")
+    fp32_models = ModelPaths.from_dir(fp32_dir, version=args.version)
+    report["eval"] = {name: evaluate_models(fp32_models, data[name]) for name in ("golden", "shifted")}
+    report["eval_int8_golden"] = evaluate_models(ModelPaths.from_dir(int8_dir, version=args.version + "-int8"),
+                                                 data["golden"])
+    report["gate_failures_golden"] = gate_failures(report["eval"]["golden"])
+    report["total_seconds"] = round(time.time() - started, 1)
+    commit = git_commit()
+    for name in TRAINERS:
+        dest = args.out / name / args.version
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(fp32_dir / f"{name}.onnx", dest / "model.onnx")
+        lineage = {
+            "model": name, "version": args.version, "code_commit": commit,
+            "dataset": {"name": "train", **report["datasets"]["train"], "generator": "training.synth"},
+            "hyperparameters": json.loads((ckpts[name] / "hyperparameters.json").read_text())
+            if (ckpts[name] / "hyperparameters.json").is_file() else {},
+            "training_seconds": report["models"][name]["training"]["train_seconds"],
+            "parameters": report["models"][name]["training"]["parameters"],
+            "onnx": {"opset": 17, "sha256": hashlib.sha256((dest / "model.onnx").read_bytes()).hexdigest(),
+                     "max_abs_diff_vs_torch": report["models"][name]["onnx_max_abs_diff_vs_torch"]},
+            "eval_golden": report["eval"]["golden"], "eval_shifted": report["eval"]["shifted"],
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (dest / "lineage.json").write_text(json.dumps(lineage, indent=2))
+    (args.out / "training_report.json").write_text(json.dumps(report, indent=2))
+    golden = report["eval"]["golden"]
+    console.print_json(json.dumps({"golden": golden, "shifted": report["eval"]["shifted"]}))
+    if report["gate_failures_golden"]:
+        console.print("[yellow]golden gates missed:[/] " + "; ".join(report["gate_failures_golden"]))
+    else:
+        console.print("[green]all golden gates passed")
+    console.print(f"done in {report['total_seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

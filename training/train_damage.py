@@ -1,0 +1,111 @@
+"""Train the pallet damage classifier on pallet crops. SageMaker conventions: see sagemaker_env.
+
+Channels: `train` (an edgecv-annotations/1 set), optional `init`.
+Hyperparameters: steps, batch_size, lr, width, seed, crop_jitter.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+from model_repository.processing import DAMAGE_THRESHOLD, damage_input
+from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.models import DamageClassifier, count_parameters
+from training.sagemaker_env import parse_training_env
+from training.train_ocr import jitter_box
+
+CROPS_PER_PALLET = 2
+
+
+def crop_samples(dataset_dir, rng: np.random.Generator, jitter: float) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for i, frame, dataset in iter_frames(dataset_dir):
+        for pallet in dataset.frames[i].pallets:
+            for _ in range(CROPS_PER_PALLET):
+                box = jitter_box(pallet.bbox.as_list(), rng, jitter)
+                xs.append((damage_input(frame, box) * 255).round().astype(np.uint8))
+                ys.append(float(pallet.damaged))
+    return np.stack(xs), np.array(ys, dtype=np.float32)
+
+
+def scores(model: DamageClassifier, xs: np.ndarray) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(xs), 256):
+            out.append(torch.sigmoid(model(torch.from_numpy(xs[s:s + 256].astype(np.float32) / 255))).numpy()[:, 0])
+    model.train()
+    return np.concatenate(out)
+
+
+def prf(pred: np.ndarray, truth: np.ndarray) -> dict:
+    tp = float(((pred == 1) & (truth == 1)).sum())
+    p = tp / max(1.0, float((pred == 1).sum()))
+    r = tp / max(1.0, float((truth == 1).sum()))
+    return {"precision": p, "recall": r, "f1": 2 * p * r / max(1e-9, p + r)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    env = parse_training_env(argv, __doc__ or "")
+    steps = int(env.hp("steps", 2500))
+    batch = int(env.hp("batch_size", 64))
+    lr = float(env.hp("lr", 3e-3))
+    width = float(env.hp("width", 1.0))
+    jitter = float(env.hp("crop_jitter", 0.06))
+    rng = seed_everything(int(env.hp("seed", 3)))
+    if env.channel("train") is None:
+        raise SystemExit("the `train` channel is required (SM_CHANNEL_TRAIN or --channel train=DIR)")
+    xs, ys = crop_samples(env.channel("train"), rng, jitter)
+    # hold out whole pallets (both crops of a pallet stay on one side)
+    n_pallets = len(xs) // CROPS_PER_PALLET
+    order = rng.permutation(n_pallets)
+    val_p = order[: max(1, n_pallets // 10)]
+    val_idx = np.concatenate([val_p * CROPS_PER_PALLET + k for k in range(CROPS_PER_PALLET)])
+    train_idx = np.setdiff1d(np.arange(len(xs)), val_idx)
+    model = DamageClassifier(width=width)
+    init = load_init(model, env.channel("init"))
+    pos_weight = torch.tensor([(ys[train_idx] == 0).sum() / max(1, (ys[train_idx] == 1).sum())])
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    clock = Stopwatch()
+    history = []
+    with progress("damage classifier") as bar:
+        task = bar.add_task("train", total=steps, status="")
+        for step in range(steps):
+            idx = rng.choice(train_idx, size=batch)
+            x = xs[idx].astype(np.float32) / 255
+            flip = rng.random(batch) < 0.5
+            x[flip] = x[flip][..., ::-1]
+            x = x * rng.uniform(0.5, 1.4, size=(batch, 1, 1, 1)) * rng.uniform(0.9, 1.1, size=(batch, 3, 1, 1))
+            x = np.clip(x + rng.normal(0, 0.02, size=x.shape), 0, 1).astype(np.float32)
+            logits = model(torch.from_numpy(np.ascontiguousarray(x)))
+            loss = bce(logits[:, 0], torch.from_numpy(ys[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            if step % 25 == 0 or step == steps - 1:
+                history.append({"step": step, "loss": loss.item()})
+                bar.update(task, status=f"loss {loss.item():.3f}")
+            if step % 500 == 499:
+                m = prf((scores(model, xs[val_idx]) >= DAMAGE_THRESHOLD).astype(int), ys[val_idx])
+                history[-1]["val"] = m
+                bar.update(task, status=f"loss {loss.item():.3f} val f1 {m['f1']:.3f}")
+            bar.advance(task)
+    val = prf((scores(model, xs[val_idx]) >= DAMAGE_THRESHOLD).astype(int), ys[val_idx])
+    metrics = {
+        "model": "damage_classifier", "parameters": count_parameters(model), "steps": steps,
+        "batch_size": batch, "crops": len(xs), "train_seconds": round(clock.seconds, 1),
+        "final_loss": history[-1]["loss"], "val": val, "loss_history": history, "init": init,
+    }
+    save_checkpoint(env.model_dir, model, {"width": width}, metrics)
+    print(f"damage: {steps} steps in {clock.seconds:.0f}s, val {val}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Train the label reader (PRO digits + DEST letters, CTC). SageMaker conventions: see sagemaker_env.
+
+Channels: optional `train` (an edgecv-annotations/1 set: its label crops are used), optional `init`.
+Hyperparameters: steps, batch_size, lr, width, seed, synthetic_labels (label patches rendered on the
+fly with the frame renderer's camera model, in addition to the set's crops), crop_jitter.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+
+from model_repository.processing import DEST_ALPHABET, PRO_ALPHABET, ocr_input, read_label
+from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.models import LabelReader, count_parameters
+from training.sagemaker_env import parse_training_env
+from training.synth.patches import label_patch
+
+
+def jitter_box(box, rng: np.random.Generator, amount: float) -> list[float]:
+    """Move each edge by up to `amount` of the box size: how imprecise detector boxes are."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    d = rng.uniform(-amount, amount, size=4) * np.array([w, h, w, h])
+    return [x0 + d[0], y0 + d[1], x1 + d[2], y1 + d[3]]
+
+
+def _patch_sample(args: tuple[int, int, float]) -> tuple[np.ndarray, str, str]:
+    seed, shifted, jitter = args
+    patch = label_patch(seed)
+    rng = np.random.default_rng(seed)
+    return ocr_input(patch.image, jitter_box(patch.box, rng, jitter)).astype(np.float16), patch.pro, patch.dest
+
+
+def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2) -> tuple[np.ndarray, list, list]:
+    xs, pros, dests = [], [], []
+    with progress("rendering label patches") as bar, ProcessPoolExecutor(workers) as pool:
+        task = bar.add_task("patches", total=n, status="")
+        jobs = [(seed * 1_000_003 + i, 0, jitter) for i in range(n)]
+        for x, pro, dest in pool.map(_patch_sample, jobs, chunksize=64):
+            xs.append(x)
+            pros.append(pro)
+            dests.append(dest)
+            bar.advance(task)
+    return np.stack(xs), pros, dests
+
+
+def set_samples(dataset_dir, rng: np.random.Generator, jitter: float) -> tuple[np.ndarray, list, list]:
+    xs, pros, dests = [], [], []
+    for i, frame, dataset in iter_frames(dataset_dir):
+        for pallet in dataset.frames[i].pallets:
+            if pallet.label is not None:
+                box = jitter_box(pallet.label.bbox.as_list(), rng, jitter)
+                xs.append(ocr_input(frame, box).astype(np.float16))
+                pros.append(pallet.label.pro)
+                dests.append(pallet.label.dest)
+    return (np.stack(xs) if xs else np.zeros((0, 1, 1, 1), np.float16)), pros, dests
+
+
+def encode(texts: list[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
+    flat = [alphabet.index(c) + 1 for t in texts for c in t]
+    return torch.tensor(flat, dtype=torch.long), torch.tensor([len(t) for t in texts], dtype=torch.long)
+
+
+def exact_match(model: LabelReader, xs: np.ndarray, pros: list, dests: list) -> float:
+    model.eval()
+    right = 0
+    with torch.no_grad():
+        for start in range(0, len(xs), 256):
+            pro_lp, dest_lp = model(torch.from_numpy(xs[start:start + 256].astype(np.float32)))
+            for j in range(pro_lp.shape[0]):
+                read = read_label(pro_lp[j].numpy(), dest_lp[j].numpy())
+                right += read.pro == pros[start + j] and read.dest == dests[start + j]
+    model.train()
+    return right / max(1, len(xs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    env = parse_training_env(argv, __doc__ or "")
+    steps = int(env.hp("steps", 2000))
+    batch = int(env.hp("batch_size", 48))
+    lr = float(env.hp("lr", 2e-3))
+    width = float(env.hp("width", 1.0))
+    seed = int(env.hp("seed", 2))
+    n_synth = int(env.hp("synthetic_labels", 30000))
+    jitter = float(env.hp("crop_jitter", 0.06))
+    rng = seed_everything(seed)
+    parts = []
+    if env.channel("train") is not None:
+        parts.append(set_samples(env.channel("train"), rng, jitter))
+    if n_synth:
+        parts.append(synthetic_samples(n_synth, seed, jitter))
+    if not parts:
+        raise SystemExit("no training data: give a `train` channel or synthetic_labels > 0")
+    xs = np.concatenate([p[0] for p in parts])
+    pros = [t for p in parts for t in p[1]]
+    dests = [t for p in parts for t in p[2]]
+    held = rng.permutation(len(xs))
+    n_val = min(500, len(xs) // 10)
+    val_idx, train_idx = held[:n_val], held[n_val:]
+    model = LabelReader(width=width)
+    init = load_init(model, env.channel("init"))
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    clock = Stopwatch()
+    history = []
+    model.train()
+    with progress("label reader") as bar:
+        task = bar.add_task("train", total=steps, status="")
+        for step in range(steps):
+            idx = rng.choice(train_idx, size=batch)
+            x = torch.from_numpy(xs[idx].astype(np.float32))
+            if rng.random() < 0.5:  # contrast / inversion-free photometric jitter
+                x = x * float(rng.uniform(0.7, 1.3)) + float(rng.uniform(-0.15, 0.15))
+            pro_lp, dest_lp = model(x)
+            t = pro_lp.shape[1]
+            in_len = torch.full((batch,), t, dtype=torch.long)
+            pro_t, pro_len = encode([pros[i] for i in idx], PRO_ALPHABET)
+            dest_t, dest_len = encode([dests[i] for i in idx], DEST_ALPHABET)
+            loss = ctc(pro_lp.permute(1, 0, 2), pro_t, in_len, pro_len) + \
+                ctc(dest_lp.permute(1, 0, 2), dest_t, in_len, dest_len)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            if step % 25 == 0 or step == steps - 1:
+                history.append({"step": step, "loss": loss.item()})
+                bar.update(task, status=f"loss {loss.item():.3f}")
+            if step % 500 == 499:
+                em = exact_match(model, xs[val_idx], [pros[i] for i in val_idx], [dests[i] for i in val_idx])
+                history[-1]["val_exact_match"] = em
+                bar.update(task, status=f"loss {loss.item():.3f} val exact {em:.3f}")
+            bar.advance(task)
+    val_em = exact_match(model, xs[val_idx], [pros[i] for i in val_idx], [dests[i] for i in val_idx])
+    metrics = {
+        "model": "ocr", "parameters": count_parameters(model), "steps": steps, "batch_size": batch,
+        "samples": len(xs), "synthetic_labels": n_synth, "train_seconds": round(clock.seconds, 1),
+        "final_loss": history[-1]["loss"], "val_exact_match": val_em, "loss_history": history, "init": init,
+    }
+    save_checkpoint(env.model_dir, model, {"width": width}, metrics)
+    print(f"ocr: {steps} steps in {clock.seconds:.0f}s, val exact match {val_em:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
