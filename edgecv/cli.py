@@ -1,0 +1,151 @@
+"""The `edgecv` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from contracts.errors import EdgecvError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="edgecv: loading-bay vision at the edge.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures against a same-run baseline.")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True)
+out = Console()
+
+PRESETS = ("default", "shifted", "drift")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="directory to write the annotation set into")],
+    seed: Annotated[int, typer.Option(help="base seed; the same seed gives the same frames")] = 1,
+    frames: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
+    preset: Annotated[str, typer.Option(help="domain knobs: default, shifted (unseen fonts/backgrounds, "
+                                               "low light, blur) or drift (dark loads, low light)")] = "default",
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 2,
+) -> None:
+    """Render a synthetic loading-bay `edgecv-annotations/1` set."""
+    from training.common import progress
+    from training.synth.dataset import write_dataset
+    from training.synth.scene import DomainKnobs
+
+    if preset not in PRESETS:
+        fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
+    knobs = {"default": DomainKnobs(), "shifted": DomainKnobs.shifted_preset(),
+             "drift": DomainKnobs.drift_preset()}[preset]
+    with progress(f"render {out_dir.name}") as bar:
+        task = bar.add_task("render", total=frames, status="")
+        write_dataset(out_dir, seed, frames, knobs, workers=workers, progress=lambda n: bar.advance(task, n))
+    out.print(f"wrote {frames} frames to {out_dir}")
+
+
+@app.command("generate-sequence")
+def generate_sequence(
+    out_dir: Annotated[Path, typer.Option("--out")],
+    seed: int = 1,
+    passes: Annotated[int, typer.Option(min=1, max=100)] = 3,
+    fps: Annotated[float, typer.Option(min=1, max=120)] = 15.0,
+    missing: Annotated[int, typer.Option(min=0)] = 1,
+    unexpected: Annotated[int, typer.Option(min=0)] = 1,
+) -> None:
+    """Render forklift passes (an annotation set + tracks.json) and the truck manifest (manifest.json)."""
+    from training.synth.sequences import write_sequence
+
+    write_sequence(out_dir, seed, passes=passes, fps=fps, missing=missing, unexpected=unexpected)
+    out.print(f"wrote a {passes}-pass sequence to {out_dir}")
+
+
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[Path, typer.Option("--dataset", help="an edgecv-annotations/1 directory")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="write edgecv-eval/1 JSON here (default stdout)")] = None,
+    models: Annotated[Path | None, typer.Option(help="a directory with detector.onnx, ocr.onnx, "
+                                                     "damage_classifier.onnx (default: the repository's v1)")] = None,
+    version: Annotated[str, typer.Option(help="model version in the repository")] = "1",
+) -> None:
+    """Score the pipeline on an annotated set (in-process ONNX Runtime runner)."""
+    from edgecv.evaluation import evaluate, write_json_atomic
+    from model_repository.onnx_pipeline import ModelPaths, OnnxPalletPipeline
+    from training.common import progress
+
+    try:
+        from contracts.annotations import load_annotation_set
+        from edgecv.evaluation import check_images_exist
+
+        annotations = load_annotation_set(dataset)
+        check_images_exist(dataset, annotations)
+        n = len(annotations.frames)
+        paths = ModelPaths.from_dir(models) if models else ModelPaths.from_repository(version=version)
+        pipeline = OnnxPalletPipeline(paths)
+        with progress("eval") as bar:
+            bar.console.file = sys.stderr
+            task = bar.add_task("eval", total=n, status="")
+            report = evaluate(dataset, pipeline, on_frame=lambda: bar.advance(task))
+    except EdgecvError as exc:
+        fail(str(exc))
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    if out_file is None:
+        print(json.dumps(report, indent=2))
+    else:
+        write_json_atomic(out_file, report)
+        err.print(f"wrote {out_file}")
+
+
+@app.command()
+def train(
+    only: Annotated[list[str] | None, typer.Option(help="detector, ocr or damage_classifier")] = None,
+) -> None:
+    """Reproduce the v1 models from scratch (what `make train` runs)."""
+    from training.make_all import main as make_all
+
+    argv = [a for name in (only or []) for a in ("--only", name)]
+    raise typer.Exit(make_all(argv))
+
+
+@bench_app.command("models")
+def bench_models(
+    out_file: Annotated[Path | None, typer.Option("--out")] = None,
+    runs: Annotated[int, typer.Option(min=5, max=10000)] = 100,
+    threads: Annotated[int, typer.Option(min=1, max=64)] = 2,
+) -> None:
+    """ONNX Runtime latency of each model at batch 1: FP32 (served) vs INT8 (built by `make train`)."""
+    import numpy as np
+
+    from edgecv.evaluation import write_json_atomic
+    from model_repository.onnx_pipeline import REPOSITORY
+    from training.export import SPECS, latency_ms
+
+    int8_dir = Path(".edgecv/train/onnx-int8")
+    result: dict = {"format": "edgecv-model-bench/1", "threads": threads, "models": {}}
+    for name, (_, input_name, shape, _) in SPECS.items():
+        sample = np.random.default_rng(0).random((1, *shape), dtype=np.float32)
+        fp32 = REPOSITORY / name / "1" / "model.onnx"
+        if not fp32.is_file():
+            fail(f"{fp32} missing (run `make train`)")
+        entry = {"fp32": {"latency_ms": latency_ms(fp32, input_name, sample, runs, threads),
+                          "size_bytes": fp32.stat().st_size}}
+        int8 = int8_dir / f"{name}.onnx"
+        if int8.is_file():
+            entry["int8"] = {"latency_ms": latency_ms(int8, input_name, sample, runs, threads),
+                             "size_bytes": int8.stat().st_size}
+            entry["speedup_int8_vs_fp32"] = round(entry["fp32"]["latency_ms"]["p50"] / entry["int8"]["latency_ms"]["p50"], 3)
+        result["models"][name] = entry
+    if out_file:
+        write_json_atomic(out_file, result)
+    print(json.dumps(result, indent=2))
+
+
+def main() -> None:  # pragma: no cover
+    app()
