@@ -11,10 +11,12 @@ import typer
 from rich.console import Console
 
 from contracts.errors import EdgecvError
+from edgecv.bundle_cli import bundle_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="edgecv: loading-bay vision at the edge.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures against a same-run baseline.")
 app.add_typer(bench_app, name="bench")
+app.add_typer(bundle_app, name="bundle")
 err = Console(stderr=True)
 out = Console()
 
