@@ -52,7 +52,7 @@ def model_dir(tmp_path: Path) -> Path:
 def bundle(model_dir: Path, keys: Path, tmp_path: Path) -> Path:
     out = tmp_path / "detector-3.tar.gz"
     result = run("build", model_dir, "--version", "3", "--device-class", "cpu",
-                 "--key", keys / "signing-key.pem", "--out", out)
+                 "--key", keys / "signing-key.pem", "--out", out, "--training-job-id", "job-9")
     assert result.exit_code == 0, result.output
     assert one_line(result).startswith(f"built {out}: detector v3 for cpu, 3 files")
     return out
@@ -174,7 +174,7 @@ def test_inspect_prints_manifest_and_lineage(bundle: Path) -> None:
     result = run("inspect", bundle)
     assert result.exit_code == 0, result.output
     text = result.output
-    assert "NOT verified" in text and "detector v3" in text and "code commit feed" in text
+    assert "NOT verified" in text and "detector v3" in text and "code commit feed, training job job-9" in text
     assert f"dataset snapshot {'e' * 64}" in text and '"cer": 0.01' in text
     manifest = json.loads(run("inspect", bundle, "--json").output)
     assert manifest["lineage"]["eval_metrics"] == {"ocr": {"cer": 0.01}}
