@@ -97,6 +97,10 @@ class Manifest(_Strict):
                 raise ValueError(f"file {f.path!r} is neither {parts[0]}/{CONFIG_NAME} "
                                  f"nor under {parts[0]}/{versions[parts[0]]}/")
             with_files.add(parts[0])
+        folders = {path.rsplit("/", i)[0] for path in seen for i in range(1, path.count("/") + 1)}
+        clash = sorted(seen & folders)
+        if clash:
+            raise ValueError(f"{clash[0]!r} is listed as a file and used as a folder")
         empty = sorted(set(versions) - with_files)
         if empty:
             raise ValueError(f"no files for version {versions[empty[0]]} of model {empty[0]!r}")

@@ -270,6 +270,10 @@ SIGNED_EDITS: dict[str, tuple[Callable[[dict], None], RefusalReason]] = {
         lambda m: m["files"].append({"path": "../x", "sha256": "0" * 64, "size": 1}), R.MANIFEST_INVALID),
     "manifest naming another key": (
         lambda m: m.update(signer_fingerprint="0" * 16), R.MANIFEST_INVALID),
+    "manifest with a file that is also a folder": (
+        lambda m: m["files"].extend([{"path": "detector/2/a", "sha256": "0" * 64, "size": 1},
+                                     {"path": "detector/2/a/b", "sha256": "0" * 64, "size": 1}]),
+        R.MANIFEST_INVALID),
     "manifest with a version of 0": (
         lambda m: m["models"][0].update(version=0), R.MANIFEST_INVALID),
     "hash in manifest changed": (
