@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -71,7 +70,8 @@ def generate_sequence(
 @app.command("eval")
 def eval_command(
     dataset: Annotated[Path, typer.Option("--dataset", help="an edgecv-annotations/1 directory")],
-    out_file: Annotated[Path | None, typer.Option("--out", help="write edgecv-eval/1 JSON here (default stdout)")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="write edgecv-eval/1 JSON here (default: stdout)")
+                        ] = None,
     models: Annotated[Path | None, typer.Option(help="a directory with detector.onnx, ocr.onnx, "
                                                      "damage_classifier.onnx (default: the repository's v1)")] = None,
     version: Annotated[str, typer.Option(help="model version in the repository")] = "1",
@@ -91,7 +91,6 @@ def eval_command(
         paths = ModelPaths.from_dir(models) if models else ModelPaths.from_repository(version=version)
         pipeline = OnnxPalletPipeline(paths)
         with progress("eval") as bar:
-            bar.console.file = sys.stderr
             task = bar.add_task("eval", total=n, status="")
             report = evaluate(dataset, pipeline, on_frame=lambda: bar.advance(task))
     except EdgecvError as exc:
@@ -142,7 +141,8 @@ def bench_models(
         if int8.is_file():
             entry["int8"] = {"latency_ms": latency_ms(int8, input_name, sample, runs, threads),
                              "size_bytes": int8.stat().st_size}
-            entry["speedup_int8_vs_fp32"] = round(entry["fp32"]["latency_ms"]["p50"] / entry["int8"]["latency_ms"]["p50"], 3)
+            speedup = entry["fp32"]["latency_ms"]["p50"] / entry["int8"]["latency_ms"]["p50"]
+            entry["speedup_int8_vs_fp32"] = round(speedup, 3)
         result["models"][name] = entry
     if out_file:
         write_json_atomic(out_file, result)

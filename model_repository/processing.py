@@ -21,6 +21,7 @@ DETECTOR_STRIDE = 4
 FRAME_SCALE = 0.5  # 1280x720 -> 640x360, padded to 640x384
 DETECTION_THRESHOLD = 0.35
 MAX_DETECTIONS = 64
+NMS_IOU = 0.55  # same-class boxes overlapping more than this are one object
 
 
 def detector_input(frame: np.ndarray) -> tuple[np.ndarray, float]:
@@ -48,7 +49,7 @@ class Detections:
 def _peaks(heat: np.ndarray) -> np.ndarray:
     """Keep 3x3 local maxima of a (C, H, W) map (CenterNet's max-pool NMS)."""
     padded = np.pad(heat, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-    c, h, w = heat.shape
+    _, h, w = heat.shape
     neighbourhood = np.max(
         np.stack([padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0
     )
@@ -70,7 +71,7 @@ def decode_detections(
     idx = np.argpartition(-flat, k - 1)[:k]
     idx = idx[flat[idx] >= threshold]
     idx = idx[np.argsort(-flat[idx])]
-    c, h, w = heatmap.shape
+    _, h, w = heatmap.shape
     cls, rem = np.divmod(idx, h * w)
     ys, xs = np.divmod(rem, w)
     cx = (xs + offset[0, ys, xs]) * DETECTOR_STRIDE
@@ -81,7 +82,30 @@ def decode_detections(
     fh, fw = frame_hw
     boxes = np.clip(boxes, 0, [fw, fh, fw, fh]).astype(np.float32)
     keep = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
-    return Detections(boxes[keep], flat[idx][keep].astype(np.float32), cls[keep].astype(np.int32))
+    boxes, scores, cls = boxes[keep], flat[idx][keep].astype(np.float32), cls[keep].astype(np.int32)
+    keep_idx = box_nms(boxes, scores, cls)
+    return Detections(boxes[keep_idx], scores[keep_idx], cls[keep_idx])
+
+
+def box_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float = NMS_IOU) -> np.ndarray:
+    """Indices kept by per-class greedy NMS (boxes already sorted by descending score)."""
+    kept: list[int] = []
+    for i in range(len(boxes)):
+        suppressed = False
+        for j in kept:
+            if classes[j] != classes[i]:
+                continue
+            ix = max(0.0, min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]))
+            iy = max(0.0, min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]))
+            inter = ix * iy
+            union = ((boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
+                     + (boxes[j, 2] - boxes[j, 0]) * (boxes[j, 3] - boxes[j, 1]) - inter)
+            if union > 0 and inter / union > iou_threshold:
+                suppressed = True
+                break
+        if not suppressed:
+            kept.append(i)
+    return np.array(kept, dtype=np.int64)
 
 
 # ---------------------------------------------------------------- crops

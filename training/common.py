@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from contracts.annotations import AnnotationSet, load_annotation_set
@@ -25,11 +27,53 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def progress(description: str) -> Progress:
+class PlainProgress:
+    """Progress for logs (no terminal): a line every 10% or 30 s, with the latest status."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.tasks: dict[int, dict] = {}
+        self.console = None
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for task in self.tasks.values():
+            self._print(task)
+
+    def add_task(self, name: str, total: int, status: str = "") -> int:
+        now = time.perf_counter()
+        self.tasks[len(self.tasks)] = {"name": name, "total": total, "done": 0, "status": status,
+                                       "last": now, "next": max(1, total // 10), "start": now}
+        return len(self.tasks) - 1
+
+    def update(self, task_id: int, status: str = "", **_: object) -> None:
+        self.tasks[task_id]["status"] = status
+
+    def advance(self, task_id: int, n: int = 1) -> None:
+        task = self.tasks[task_id]
+        task["done"] += n
+        now = time.perf_counter()
+        if task["done"] >= task["next"] or now - task["last"] > 30:
+            task["next"] = task["done"] + max(1, task["total"] // 10)
+            task["last"] = now
+            self._print(task)
+
+    def _print(self, task: dict) -> None:
+        elapsed = time.perf_counter() - task["start"]
+        print(f"{self.description}: {task['done']}/{task['total']} {task['status']} ({elapsed:.0f}s)",
+              file=sys.stderr, flush=True)
+
+
+def progress(description: str) -> Progress | PlainProgress:
+    """Progress on stderr: a live bar in a terminal, plain lines in a log."""
+    if not sys.stderr.isatty():
+        return PlainProgress(description)
     return Progress(
         TextColumn(f"[bold]{description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        transient=False,
+        console=Console(stderr=True), transient=False,
     )
 
 

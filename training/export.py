@@ -54,7 +54,7 @@ class _Calibration(CalibrationDataReader):
     def __init__(self, input_name: str, samples: np.ndarray) -> None:
         self.items = iter([{input_name: samples[i:i + 1]} for i in range(len(samples))])
 
-    def get_next(self):  # noqa: ANN201 - ORT's interface
+    def get_next(self):
         return next(self.items, None)
 
 

@@ -172,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         entry["training"].pop("loss_history", None)
         report["models"][name] = entry
+        size, speed = entry["size_bytes"], entry["ort_latency_ms_batch1"]
         console.print(f"{name}: parity {entry['onnx_max_abs_diff_vs_torch']:.2e}, "
-                      f"{entry['size_bytes']['fp32'] / 1e6:.2f} MB fp32 / {entry['size_bytes']['int8'] / 1e6:.2f} MB int8, "
-                      f"{entry['ort_latency_ms_batch1']['fp32']['p50']} ms / {entry['ort_latency_ms_batch1']['int8']['p50']} ms")
+                      f"{size['fp32'] / 1e6:.2f} MB fp32 / {size['int8'] / 1e6:.2f} MB int8, "
+                      f"{speed['fp32']['p50']} ms / {speed['int8']['p50']} ms")
     console.rule("evaluate")
     fp32_models = ModelPaths.from_dir(fp32_dir, version=args.version)
     report["eval"] = {name: evaluate_models(fp32_models, data[name]) for name in ("golden", "shifted")}

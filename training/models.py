@@ -9,7 +9,7 @@ from model_repository.processing import DEST_ALPHABET, DETECTOR_CLASSES, PRO_ALP
 
 
 def _ch(c: int, width: float) -> int:
-    return max(8, int(round(c * width / 8)) * 8)
+    return max(8, round(c * width / 8) * 8)
 
 
 class ConvBNAct(nn.Sequential):
@@ -79,6 +79,9 @@ class PalletDetector(nn.Module):
         return torch.sigmoid(self.heatmap(y)), self.size(y), self.offset(y)
 
 
+OCR_FEATURE_STRIDE_Y = 8  # input rows per feature row
+
+
 class LabelReader(nn.Module):
     """Reads PRO digits and DEST letters from a label crop without line segmentation.
 
@@ -100,8 +103,15 @@ class LabelReader(nn.Module):
         self.dest = _ReadHead(c4, hidden, len(DEST_ALPHABET) + 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pro, dest, _, _ = self.forward_with_attention(x)
+        return pro, dest  # (B, T, C) log-probabilities each
+
+    def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Also the row attention of each head, (B, rows, T): training supervises where the lines are."""
         f = self.features(x)
-        return self.pro(f), self.dest(f)  # (B, T, C) log-probabilities each
+        pro, pro_att = self.pro(f)
+        dest, dest_att = self.dest(f)
+        return pro, dest, pro_att, dest_att
 
 
 class _ReadHead(nn.Module):
@@ -111,11 +121,11 @@ class _ReadHead(nn.Module):
         self.rnn = nn.LSTM(channels, hidden, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * hidden, classes)
 
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
+    def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         weights = torch.softmax(self.attend(f), dim=2)  # (B, 1, H, W): over rows, per column
         seq = (f * weights).sum(dim=2).permute(0, 2, 1)  # (B, W, C)
         y, _ = self.rnn(seq)
-        return torch.log_softmax(self.out(y), dim=-1)
+        return torch.log_softmax(self.out(y), dim=-1), weights[:, 0]
 
 
 class DamageClassifier(nn.Module):

@@ -13,9 +13,9 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
-from model_repository.processing import DEST_ALPHABET, PRO_ALPHABET, ocr_input, read_label
+from model_repository.processing import DEST_ALPHABET, OCR_H, OCR_PAD, PRO_ALPHABET, ocr_input, read_label
 from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
-from training.models import LabelReader, count_parameters
+from training.models import OCR_FEATURE_STRIDE_Y, LabelReader, count_parameters
 from training.sagemaker_env import parse_training_env
 from training.synth.patches import label_patch
 
@@ -28,27 +28,39 @@ def jitter_box(box, rng: np.random.Generator, amount: float) -> list[float]:
     return [x0 + d[0], y0 + d[1], x1 + d[2], y1 + d[3]]
 
 
-def _patch_sample(args: tuple[int, int, float]) -> tuple[np.ndarray, str, str]:
-    seed, shifted, jitter = args
+def line_row(y: float, box: list[float]) -> float:
+    """Feature-row coordinate of patch row `y` once `box` is cropped (with OCR_PAD) to the OCR input."""
+    h = box[3] - box[1]
+    top = box[1] - OCR_PAD * h
+    y_in = (y - top) / (h * (1 + 2 * OCR_PAD)) * OCR_H
+    return (y_in - OCR_FEATURE_STRIDE_Y / 2) / OCR_FEATURE_STRIDE_Y
+
+
+def _patch_sample(args: tuple[int, int, float]) -> tuple[np.ndarray, str, str, tuple[float, float]]:
+    seed, _shifted, jitter = args
     patch = label_patch(seed)
     rng = np.random.default_rng(seed)
-    return ocr_input(patch.image, jitter_box(patch.box, rng, jitter)).astype(np.float16), patch.pro, patch.dest
+    box = jitter_box(patch.box, rng, jitter)
+    rows = (line_row(patch.line_centres["pro"][1], box), line_row(patch.line_centres["dest"][1], box))
+    return ocr_input(patch.image, box).astype(np.float16), patch.pro, patch.dest, rows
 
 
-def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2) -> tuple[np.ndarray, list, list]:
-    xs, pros, dests = [], [], []
+def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2) -> tuple[np.ndarray, list, list, np.ndarray]:
+    xs, pros, dests, rows = [], [], [], []
     with progress("rendering label patches") as bar, ProcessPoolExecutor(workers) as pool:
         task = bar.add_task("patches", total=n, status="")
         jobs = [(seed * 1_000_003 + i, 0, jitter) for i in range(n)]
-        for x, pro, dest in pool.map(_patch_sample, jobs, chunksize=64):
+        for x, pro, dest, row in pool.map(_patch_sample, jobs, chunksize=64):
             xs.append(x)
             pros.append(pro)
             dests.append(dest)
+            rows.append(row)
             bar.advance(task)
-    return np.stack(xs), pros, dests
+    return np.stack(xs), pros, dests, np.array(rows, dtype=np.float32)
 
 
-def set_samples(dataset_dir, rng: np.random.Generator, jitter: float) -> tuple[np.ndarray, list, list]:
+def set_samples(dataset_dir, rng: np.random.Generator, jitter: float) -> tuple[np.ndarray, list, list, np.ndarray]:
+    """Label crops of an annotation set (line positions unknown: no attention supervision)."""
     xs, pros, dests = [], [], []
     for i, frame, dataset in iter_frames(dataset_dir):
         for pallet in dataset.frames[i].pallets:
@@ -57,7 +69,19 @@ def set_samples(dataset_dir, rng: np.random.Generator, jitter: float) -> tuple[n
                 xs.append(ocr_input(frame, box).astype(np.float16))
                 pros.append(pallet.label.pro)
                 dests.append(pallet.label.dest)
-    return (np.stack(xs) if xs else np.zeros((0, 1, 1, 1), np.float16)), pros, dests
+    rows = np.full((len(xs), 2), np.nan, np.float32)
+    return (np.stack(xs) if xs else np.zeros((0, 1, OCR_H, 1), np.float16)), pros, dests, rows
+
+
+def attention_loss(att: torch.Tensor, rows: torch.Tensor, sigma: float = 0.7) -> torch.Tensor:
+    """Cross-entropy between each column's row attention (B, R, T) and a Gaussian at the line's row."""
+    valid = ~torch.isnan(rows)
+    if not valid.any():
+        return att.sum() * 0
+    r = torch.arange(att.shape[1], dtype=att.dtype)
+    target = torch.exp(-((r[None, :] - rows[valid][:, None]) ** 2) / (2 * sigma**2))
+    target = target / target.sum(dim=1, keepdim=True).clamp(min=1e-6)
+    return -(target[:, :, None] * torch.log(att[valid] + 1e-6)).sum(dim=1).mean()
 
 
 def encode(texts: list[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = int(env.hp("seed", 2))
     n_synth = int(env.hp("synthetic_labels", 30000))
     jitter = float(env.hp("crop_jitter", 0.06))
+    att_weight = float(env.hp("attention_weight", 1.0))
     rng = seed_everything(seed)
     parts = []
     if env.channel("train") is not None:
@@ -98,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     xs = np.concatenate([p[0] for p in parts])
     pros = [t for p in parts for t in p[1]]
     dests = [t for p in parts for t in p[2]]
+    rows = np.concatenate([p[3] for p in parts])
     held = rng.permutation(len(xs))
     n_val = min(500, len(xs) // 10)
     val_idx, train_idx = held[:n_val], held[n_val:]
@@ -116,20 +142,24 @@ def main(argv: list[str] | None = None) -> int:
             x = torch.from_numpy(xs[idx].astype(np.float32))
             if rng.random() < 0.5:  # contrast / inversion-free photometric jitter
                 x = x * float(rng.uniform(0.7, 1.3)) + float(rng.uniform(-0.15, 0.15))
-            pro_lp, dest_lp = model(x)
+            pro_lp, dest_lp, pro_att, dest_att = model.forward_with_attention(x)
             t = pro_lp.shape[1]
+            row_t = torch.from_numpy(rows[idx])
             in_len = torch.full((batch,), t, dtype=torch.long)
             pro_t, pro_len = encode([pros[i] for i in idx], PRO_ALPHABET)
             dest_t, dest_len = encode([dests[i] for i in idx], DEST_ALPHABET)
-            loss = ctc(pro_lp.permute(1, 0, 2), pro_t, in_len, pro_len) + \
-                ctc(dest_lp.permute(1, 0, 2), dest_t, in_len, dest_len)
+            l_pro = ctc(pro_lp.permute(1, 0, 2), pro_t, in_len, pro_len)
+            l_dest = ctc(dest_lp.permute(1, 0, 2), dest_t, in_len, dest_len)
+            l_att = attention_loss(pro_att, row_t[:, 0]) + attention_loss(dest_att, row_t[:, 1])
+            loss = l_pro + l_dest + att_weight * l_att
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             sched.step()
             if step % 25 == 0 or step == steps - 1:
-                history.append({"step": step, "loss": loss.item()})
+                history.append({"step": step, "loss": loss.item(), "ctc_pro": l_pro.item(),
+                                "ctc_dest": l_dest.item(), "attention": l_att.item()})
                 bar.update(task, status=f"loss {loss.item():.3f}")
             if step % 500 == 499:
                 em = exact_match(model, xs[val_idx], [pros[i] for i in val_idx], [dests[i] for i in val_idx])

@@ -126,10 +126,7 @@ def collect_files(source: ModelSource) -> tuple[ModelVersion, list[_Source]]:
 def lineage_from_training(data: Mapping[str, Any], training_job_id: str | None = None) -> Lineage:
     """Map a training `lineage.json` (as `training.make_all` writes it) onto the manifest's lineage."""
     dataset = data.get("dataset")
-    if isinstance(dataset, Mapping):
-        dataset_hash = dataset.get("sha256")
-    else:
-        dataset_hash = data.get("dataset_snapshot_hash")
+    dataset_hash = dataset.get("sha256") if isinstance(dataset, Mapping) else data.get("dataset_snapshot_hash")
     metrics = data.get("eval_golden", data.get("eval_metrics", {}))
     job = training_job_id or data.get("training_job_id") or data.get("training_job")
     try:

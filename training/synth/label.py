@@ -105,6 +105,11 @@ def _fit_font(path: str, text: str, max_w: float, max_h: float):
 
 def render_label(spec: LabelSpec, rng: np.random.Generator) -> Image.Image:
     """The label as an RGBA image at frame scale (upright; the scene rotates it)."""
+    return render_label_with_lines(spec, rng)[0]
+
+
+def render_label_with_lines(spec: LabelSpec, rng: np.random.Generator) -> tuple[Image.Image, dict[str, float]]:
+    """The label image and the vertical centre (label pixels) of its PRO and DEST lines."""
     W = round(spec.width_px * SUPERSAMPLE)
     H = round(spec.height_px * SUPERSAMPLE)
     img = Image.new("RGBA", (W, H), (*spec.paper, 255))
@@ -115,6 +120,7 @@ def render_label(spec: LabelSpec, rng: np.random.Generator) -> Image.Image:
 
     # Lines top to bottom: carrier, [free], PRO, [free], DEST, [barcode]
     lines: list[tuple[str, str, float, float]] = [(spec.carrier, spec.font, 0.09, 0.85)]
+    centres: dict[str, float] = {}
     free = list(spec.free_lines)
     if free:
         lines.append((free.pop(0), spec.font, 0.065, 0.8))
@@ -136,6 +142,8 @@ def render_label(spec: LabelSpec, rng: np.random.Generator) -> Image.Image:
         lh = bbox[3] - bbox[1]
         x = margin + (inner_w - (bbox[2] - bbox[0])) * (0.5 if i == len(rendered) - 1 else rng.uniform(0, 0.15))
         draw.text((x - bbox[0], y - bbox[1]), text, font=font, fill=ink)
+        if text.startswith(("PRO ", "DEST ")):
+            centres[text.split(" ")[0].lower()] = (y + lh / 2) / SUPERSAMPLE
         y += lh + gap
         if spec.rules and i < len(rendered) - 1:
             ry = y - gap / 2
@@ -151,4 +159,6 @@ def render_label(spec: LabelSpec, rng: np.random.Generator) -> Image.Image:
             bx += bw
     if spec.border:
         draw.rectangle([W * 0.02, H * 0.02, W * 0.98, H * 0.98], outline=ink, width=max(2, W // 90))
-    return img.resize((max(1, round(spec.width_px)), max(1, round(spec.height_px))), Image.LANCZOS)
+    out = img.resize((max(1, round(spec.width_px)), max(1, round(spec.height_px))), Image.LANCZOS)
+    scale = out.height / (H / SUPERSAMPLE)
+    return out, {k: v * scale for k, v in centres.items()}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from training.synth.render import _draw_load, _place_label, apply_camera_effects
+from training.synth.render import _draw_load, apply_camera_effects, place_label_with_lines
 from training.synth.scene import DomainKnobs, sample_scene
 
 
@@ -21,6 +21,7 @@ class LabelPatch:
     box: tuple[float, float, float, float]  # the label's axis-aligned box in the patch
     pro: str
     dest: str
+    line_centres: dict[str, tuple[float, float]]  # "pro"/"dest" -> (x, y) centre of that line, patch px
 
 
 def label_patch(seed: int, knobs: DomainKnobs | None = None) -> LabelPatch:
@@ -41,10 +42,13 @@ def label_patch(seed: int, knobs: DomainKnobs | None = None) -> LabelPatch:
         label_tilt=pallet.label_tilt + scene.tilt_deg, damage=(),
     )
     layer = _draw_load(face, rng)
-    corners = _place_label(face, layer, rng)
-    assert corners is not None
+    placed = place_label_with_lines(face, layer, rng)
+    assert placed is not None
+    corners, lines = placed
     canvas = Image.new("RGB", layer.size, (90, 90, 90))
     canvas.paste(layer, (0, 0), layer)
     image = apply_camera_effects(canvas, scene, rng)
-    box = (float(corners[:, 0].min()), float(corners[:, 1].min()), float(corners[:, 0].max()), float(corners[:, 1].max()))
-    return LabelPatch(np.asarray(image), box, label.pro, label.dest)
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    box = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+    centres = {k: (float(v[0]), float(v[1])) for k, v in lines.items()}
+    return LabelPatch(np.asarray(image), box, label.pro, label.dest, centres)

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from contracts.annotations import AnnotatedFrame, Box, Pallet, Person, ShippingLabel
-from training.synth.label import render_label
+from training.synth.label import render_label_with_lines
 from training.synth.scene import FRAME_H, FRAME_W, PalletSpec, PersonSpec, Scene
 
 MIN_VISIBLE_PX = 24
@@ -126,9 +126,16 @@ def _draw_load(p: PalletSpec, rng: np.random.Generator) -> Image.Image:
 
 def _place_label(p: PalletSpec, layer: Image.Image, rng: np.random.Generator) -> np.ndarray | None:
     """Paste the label onto the load layer; return its 4 corners in layer pixels."""
+    placed = place_label_with_lines(p, layer, rng)
+    return None if placed is None else placed[0]
+
+
+def place_label_with_lines(p: PalletSpec, layer: Image.Image, rng: np.random.Generator
+                           ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """Paste the label; return its corners and the centre points of its PRO and DEST lines (layer px)."""
     if p.label is None:
         return None
-    lab = render_label(p.label, rng)
+    lab, line_y = render_label_with_lines(p.label, rng)
     w, h = layer.size
     lw, lh = lab.size
     cx = np.clip(p.label_pos[0] * w, lw * 0.6 + w * 0.1, w * 0.9 - lw * 0.6)
@@ -140,7 +147,9 @@ def _place_label(p: PalletSpec, layer: Image.Image, rng: np.random.Generator) ->
     a = math.radians(-p.label_tilt)  # PIL rotates counter-clockwise for positive angles
     corners = np.array([[-lw / 2, -lh / 2], [lw / 2, -lh / 2], [lw / 2, lh / 2], [-lw / 2, lh / 2]])
     rotm = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-    return corners @ rotm.T + np.array([cx, cy])
+    centre = np.array([cx, cy])
+    lines = {k: rotm @ np.array([0.0, v - lh / 2]) + centre for k, v in line_y.items()}
+    return corners @ rotm.T + centre, lines
 
 
 def _away_from(box: np.ndarray | None, w: int, h: int, size: float, rng: np.random.Generator,
@@ -188,7 +197,8 @@ def _draw_damage(p: PalletSpec, layer: Image.Image, label_box: np.ndarray | None
         d.line([(x - size / 2, y - 2), (x + size / 2, y - 2)], fill=(20, 20, 20, 255), width=4)
         for _ in range(3):  # torn carton flaps / exposed dark gaps
             gx = x + rng.uniform(-size / 2, size / 2)
-            d.line([(gx, y), (gx + rng.uniform(-12, 12), y + size * rng.uniform(0.3, 0.8))], fill=(25, 25, 25, 255), width=3)
+            end = (gx + rng.uniform(-12, 12), y + size * rng.uniform(0.3, 0.8))
+            d.line([(gx, y), end], fill=(25, 25, 25, 255), width=3)
     if "crushed_corner" in p.damage:
         size = w * rng.uniform(0.22, 0.35)
         left = rng.random() < 0.5
@@ -226,7 +236,8 @@ def _draw_base(d: ImageDraw.ImageDraw, p: PalletSpec, floor_y: float, rng: np.ra
         bx = x + w * rng.uniform(0.15, 0.7)
         gap = w * rng.uniform(0.12, 0.22)
         d.rectangle([bx, top, bx + gap, top + bh * 0.28], fill=(20, 18, 16))
-        d.polygon([(bx, top), (bx + gap * 0.6, top + bh * 0.55), (bx + gap * 0.2, top + bh * 0.7)], fill=wood, outline=dark)
+        splinter = [(bx, top), (bx + gap * 0.6, top + bh * 0.55), (bx + gap * 0.2, top + bh * 0.7)]
+        d.polygon(splinter, fill=wood, outline=dark)
         d.line([(bx - w * 0.08, top + bh * 0.14), (bx, top + bh * 0.1)], fill=(20, 18, 16), width=3)
 
 
@@ -245,7 +256,6 @@ def _draw_pallet(img: Image.Image, p: PalletSpec, floor_y: float) -> tuple[np.nd
         # Affine map from output to input: x_in = x_out - shear * (1 - y/h) + pad
         pad = abs(shear)
         out_w = round(w + pad)
-        coeffs = (1, shear / h, -(shear if shear > 0 else 0) - (0 if shear > 0 else 0), 0, 1, 0)
         coeffs = (1, shear / h, -shear if shear > 0 else 0, 0, 1, 0)
         sheared = layer.transform((out_w, h), Image.AFFINE, coeffs, resample=Image.BICUBIC)
         paste_x = ox + (0 if shear > 0 else shear)

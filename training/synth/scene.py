@@ -38,7 +38,8 @@ class DomainKnobs:
         """Fonts and backgrounds never used in training, low light, more blur and noise."""
         return cls(
             shifted=True, brightness=(0.35, 0.8), dark_load_p=0.35, blur_sigma=(0.5, 1.3),
-            motion_blur_p=0.3, motion_blur_px=(3, 6), noise_sigma=(3.0, 10.0), tilt_deg=(-5.0, 5.0), jpeg_quality=(45, 85),
+            motion_blur_p=0.3, motion_blur_px=(3, 6), noise_sigma=(3.0, 10.0), tilt_deg=(-5.0, 5.0),
+            jpeg_quality=(45, 85),
         )
 
     @classmethod
