@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FONTS_STAMP := /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
 
-.PHONY: demo test train bench lint fonts venv clean golden
+.PHONY: demo test train train-teacher bench lint fonts venv clean golden
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "python3.11 is required"; exit 1; }
@@ -33,6 +33,9 @@ test: venv fonts
 
 train: venv fonts
 	$(BIN)/python -m training.make_all --out models
+
+train-teacher: venv fonts
+	$(BIN)/python -m training.make_all --teacher
 
 golden: venv fonts
 	$(BIN)/edgecv generate --seed 9001 --frames 300 --out .edgecv/datasets/golden

@@ -133,6 +133,7 @@ OCR_H, OCR_W = 128, 96
 OCR_PAD = 0.04
 PRO_ALPHABET = "0123456789"
 DEST_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DEST_PREFIX = "DEST"  # the DEST head reads the whole line's letters: "DEST" + the 3-letter terminal code
 MIN_READ_CONFIDENCE = 0.5
 
 
@@ -180,10 +181,11 @@ def read_label(pro_log_probs: np.ndarray, dest_log_probs: np.ndarray,
                min_confidence: float = MIN_READ_CONFIDENCE) -> LabelRead:
     """Decode both heads; a PRO whose check digit fails, or a low-confidence read, is never an answer."""
     raw_pro, pro_conf = ctc_greedy(pro_log_probs, PRO_ALPHABET)
-    raw_dest, dest_conf = ctc_greedy(dest_log_probs, DEST_ALPHABET)
+    dest_line, dest_conf = ctc_greedy(dest_log_probs, DEST_ALPHABET)
+    raw_dest = dest_line[len(DEST_PREFIX):] if dest_line.startswith(DEST_PREFIX) else dest_line
     check_ok = is_valid_pro(raw_pro)
     conf = pro_conf * dest_conf
-    answer = check_ok and len(raw_dest) == 3 and conf >= min_confidence
+    answer = check_ok and dest_line.startswith(DEST_PREFIX) and len(raw_dest) == 3 and conf >= min_confidence
     return LabelRead(
         pro=raw_pro if answer else None, dest=raw_dest if answer else None, confidence=conf,
         raw_pro=raw_pro, raw_dest=raw_dest, check_digit_ok=check_ok,

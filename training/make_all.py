@@ -39,6 +39,20 @@ DATASETS = {
 }
 TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
             "damage_classifier": "training.train_damage"}
+# The recipe of v1. A model with several stages fine-tunes each stage from the previous one.
+RECIPE: dict[str, list[dict[str, str]]] = {
+    "detector": [{"steps": "900", "lr": "0.002"}, {"steps": "1000", "lr": "0.001"}, {"steps": "1500", "lr": "0.001"}],
+    "ocr": [{"steps": "3000", "batch_size": "32", "lr": "0.003", "synthetic_labels": "30000"}],
+    "damage_classifier": [{"steps": "2500"}],
+}
+# The teacher used by the cloud for auto-labeling: the same tasks with 1.5x the channels, trained longer.
+TEACHER_RECIPE: dict[str, list[dict[str, str]]] = {
+    "detector": [{"steps": "2500", "lr": "0.002", "width": "1.5"}, {"steps": "2000", "lr": "0.001", "width": "1.5"}],
+    "ocr": [{"steps": "4500", "batch_size": "32", "lr": "0.003", "synthetic_labels": "45000", "width": "1.5"}],
+    "damage_classifier": [{"steps": "4000", "width": "1.5"}],
+}
+# Two training lanes run side by side, one thread each: on 2 cores this beats one lane with 2 threads.
+LANES = (("detector",), ("ocr", "damage_classifier"))
 
 
 def dataset_hash(directory: Path) -> str:
@@ -80,17 +94,28 @@ def git_commit() -> str:
         return "unknown"
 
 
-def train(name: str, work: Path, train_dir: Path, hps: dict[str, str], init: Path | None = None) -> Path:
-    out = work / name
-    out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SM_MODEL_DIR=str(out), SM_CHANNEL_TRAIN=str(train_dir))
-    if init is not None:
-        env["SM_CHANNEL_INIT"] = str(init)
-    (out / "hyperparameters.json").write_text(json.dumps(hps))
-    env["SM_HP_FILE"] = str(out / "hyperparameters.json")
-    console.rule(f"train {name}")
-    subprocess.run([sys.executable, "-m", TRAINERS[name]], env=env, check=True)
-    return out
+def final_stage(work: Path, name: str, recipe: dict[str, list[dict[str, str]]]) -> Path:
+    return work / name / f"stage{len(recipe[name])}"
+
+
+def train_lane(names: tuple[str, ...], work: Path, train_dir: Path, overrides: dict[str, dict[str, str]],
+               threads: int, recipe: dict[str, list[dict[str, str]]]) -> subprocess.Popen:
+    """Start one lane: its models' stages in order, each a SageMaker-convention subprocess."""
+    commands = []
+    for name in names:
+        init = None
+        for k, stage_hps in enumerate(recipe[name], start=1):
+            out = work / name / f"stage{k}"
+            out.mkdir(parents=True, exist_ok=True)
+            hps = {**stage_hps, **(overrides.get(name, {}) if k == len(recipe[name]) else {})}
+            (out / "hyperparameters.json").write_text(json.dumps(hps))
+            env = f"SM_MODEL_DIR={out} SM_CHANNEL_TRAIN={train_dir} SM_HP_FILE={out / 'hyperparameters.json'}"
+            if init is not None:
+                env += f" SM_CHANNEL_INIT={init}"
+            commands.append(f"{env} EDGECV_TORCH_THREADS={threads} {sys.executable} -m {TRAINERS[name]}")
+            init = out
+    script = " && ".join(commands)
+    return subprocess.Popen(["bash", "-c", script])
 
 
 def calibration_samples(name: str, dataset: Path, n: int = 64) -> np.ndarray:
@@ -131,9 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPOSITORY, help="model repository to write version 1 into")
     ap.add_argument("--skip-train", action="store_true", help="reuse checkpoints in --work")
     ap.add_argument("--only", choices=list(TRAINERS), action="append")
-    ap.add_argument("--hp", action="append", default=[], metavar="MODEL.KEY=VALUE")
+    ap.add_argument("--hp", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                    help="override a hyperparameter of a model's last stage")
     ap.add_argument("--version", default="1")
+    ap.add_argument("--teacher", action="store_true",
+                    help="train the larger teacher (auto-labeling) into training/teacher instead of the students")
     args = ap.parse_args(argv)
+    recipe = TEACHER_RECIPE if args.teacher else RECIPE
+    if args.teacher:
+        if args.work == ROOT / ".edgecv" / "train":
+            args.work = ROOT / ".edgecv" / "train-teacher"
+        if args.out == REPOSITORY:
+            args.out = ROOT / "training" / "teacher"
     started = time.time()
     hps: dict[str, dict[str, str]] = {name: {} for name in TRAINERS}
     for item in args.hp:
@@ -142,13 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         hps[model][hp] = value
     data = {name: ensure_dataset(args.datasets, name) for name in DATASETS}
     hashes = {name: dataset_hash(path) for name, path in data.items()}
-    selected = args.only or list(TRAINERS)
-    ckpts = {}
-    for name in TRAINERS:
-        if name in selected and not args.skip_train:
-            ckpts[name] = train(name, args.work, data["train"], hps[name])
-        else:
-            ckpts[name] = args.work / name
+    selected = set(args.only or TRAINERS)
+    if not args.skip_train:
+        lanes = [tuple(n for n in lane if n in selected) for lane in LANES]
+        lanes = [lane for lane in lanes if lane]
+        threads = 1 if len(lanes) > 1 else max(1, os.cpu_count() or 1)
+        console.rule(f"train {', '.join(selected)} ({len(lanes)} lanes)")
+        procs = [train_lane(lane, args.work, data["train"], hps, threads, recipe) for lane in lanes]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            console.print(f"[red]training failed (exit codes {codes})")
+            return 1
+    ckpts = {name: final_stage(args.work, name, recipe) for name in TRAINERS}
     console.rule("export")
     report: dict = {"models": {}, "datasets": {n: {"seed": DATASETS[n][0], "frames": DATASETS[n][1],
                                                    "sha256": hashes[n]} for n in DATASETS}}
@@ -189,11 +228,14 @@ def main(argv: list[str] | None = None) -> int:
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(fp32_dir / f"{name}.onnx", dest / "model.onnx")
         lineage = {
-            "model": name, "version": args.version, "code_commit": commit,
+            "model": name, "version": args.version, "role": "teacher" if args.teacher else "edge",
+            "code_commit": commit,
             "dataset": {"name": "train", **report["datasets"]["train"], "generator": "training.synth"},
-            "hyperparameters": json.loads((ckpts[name] / "hyperparameters.json").read_text())
-            if (ckpts[name] / "hyperparameters.json").is_file() else {},
-            "training_seconds": report["models"][name]["training"]["train_seconds"],
+            "hyperparameters": [json.loads((args.work / name / f"stage{k}" / "hyperparameters.json").read_text())
+                                for k in range(1, len(recipe[name]) + 1)],
+            "training_seconds": sum(
+                json.loads((args.work / name / f"stage{k}" / "metrics.json").read_text())["train_seconds"]
+                for k in range(1, len(recipe[name]) + 1)),
             "parameters": report["models"][name]["training"]["parameters"],
             "onnx": {"opset": 17, "sha256": hashlib.sha256((dest / "model.onnx").read_bytes()).hexdigest(),
                      "max_abs_diff_vs_torch": report["models"][name]["onnx_max_abs_diff_vs_torch"]},

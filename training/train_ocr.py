@@ -13,7 +13,15 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
-from model_repository.processing import DEST_ALPHABET, OCR_H, OCR_PAD, PRO_ALPHABET, ocr_input, read_label
+from model_repository.processing import (
+    DEST_ALPHABET,
+    DEST_PREFIX,
+    OCR_H,
+    OCR_PAD,
+    PRO_ALPHABET,
+    ocr_input,
+    read_label,
+)
 from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
 from training.models import OCR_FEATURE_STRIDE_Y, LabelReader, count_parameters
 from training.sagemaker_env import parse_training_env
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             row_t = torch.from_numpy(rows[idx])
             in_len = torch.full((batch,), t, dtype=torch.long)
             pro_t, pro_len = encode([pros[i] for i in idx], PRO_ALPHABET)
-            dest_t, dest_len = encode([dests[i] for i in idx], DEST_ALPHABET)
+            dest_t, dest_len = encode([DEST_PREFIX + dests[i] for i in idx], DEST_ALPHABET)
             l_pro = ctc(pro_lp.permute(1, 0, 2), pro_t, in_len, pro_len)
             l_dest = ctc(dest_lp.permute(1, 0, 2), dest_t, in_len, dest_len)
             l_att = attention_loss(pro_att, row_t[:, 0]) + attention_loss(dest_att, row_t[:, 1])

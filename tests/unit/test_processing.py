@@ -45,7 +45,7 @@ def _spelled(text: str, alphabet: str) -> list[int]:
 def test_read_label_refuses_a_failed_check_digit():
     pro = make_pro("482711930")
     bad = pro[:9] + str((int(pro[9]) + 1) % 7)
-    dest = _log_probs(_spelled("MEM", P.DEST_ALPHABET), 27)
+    dest = _log_probs(_spelled("DESTMEM", P.DEST_ALPHABET), 27)
     good_read = P.read_label(_log_probs(_spelled(pro, P.PRO_ALPHABET), 11), dest)
     bad_read = P.read_label(_log_probs(_spelled(bad, P.PRO_ALPHABET), 11), dest)
     assert (good_read.pro, good_read.dest) == (pro, "MEM")
