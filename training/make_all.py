@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {
     # name: (seed, frames, knobs)
     "train": (1, 3000, DomainKnobs()),
+    "val": (7, 200, DomainKnobs()),  # for choosing thresholds; never the golden set
     "golden": (9001, 300, DomainKnobs()),
     "shifted": (9002, 300, DomainKnobs.shifted_preset()),
 }
@@ -42,8 +43,10 @@ TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
 # The recipe of v1. A model with several stages fine-tunes each stage from the previous one.
 RECIPE: dict[str, list[dict[str, str]]] = {
     "detector": [{"steps": "900", "lr": "0.002"}, {"steps": "1000", "lr": "0.001"}, {"steps": "1500", "lr": "0.001"}],
-    "ocr": [{"steps": "3000", "batch_size": "32", "lr": "0.003", "synthetic_labels": "30000"}],
-    "damage_classifier": [{"steps": "2500"}],
+    "ocr": [{"steps": "3000", "batch_size": "32", "lr": "0.003", "synthetic_labels": "30000"},
+            {"steps": "2000", "batch_size": "32", "lr": "0.002", "synthetic_labels": "30000", "seed": "3",
+             "max_dest_letters": "8", "dest_weight": "2.0"}],
+    "damage_classifier": [{"steps": "2500"}, {"steps": "2500", "lr": "0.0015", "seed": "4"}],
 }
 # The teacher used by the cloud for auto-labeling: the same tasks with 1.5x the channels, trained longer.
 TEACHER_RECIPE: dict[str, list[dict[str, str]]] = {

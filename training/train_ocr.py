@@ -45,19 +45,21 @@ def line_row(y: float, box: list[float]) -> float:
 
 
 def _patch_sample(args: tuple[int, int, float]) -> tuple[np.ndarray, str, str, tuple[float, float]]:
-    seed, _shifted, jitter = args
-    patch = label_patch(seed)
+    seed, max_dest_letters, jitter = args
     rng = np.random.default_rng(seed)
+    dest_length = 3 if max_dest_letters <= 3 or rng.random() < 0.4 else int(rng.integers(4, max_dest_letters + 1))
+    patch = label_patch(seed, dest_length=dest_length)
     box = jitter_box(patch.box, rng, jitter)
     rows = (line_row(patch.line_centres["pro"][1], box), line_row(patch.line_centres["dest"][1], box))
     return ocr_input(patch.image, box).astype(np.float16), patch.pro, patch.dest, rows
 
 
-def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2) -> tuple[np.ndarray, list, list, np.ndarray]:
+def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2,
+                      max_dest_letters: int = 3) -> tuple[np.ndarray, list, list, np.ndarray]:
     xs, pros, dests, rows = [], [], [], []
     with progress("rendering label patches") as bar, ProcessPoolExecutor(workers) as pool:
         task = bar.add_task("patches", total=n, status="")
-        jobs = [(seed * 1_000_003 + i, 0, jitter) for i in range(n)]
+        jobs = [(seed * 1_000_003 + i, max_dest_letters, jitter) for i in range(n)]
         for x, pro, dest, row in pool.map(_patch_sample, jobs, chunksize=64):
             xs.append(x)
             pros.append(pro)
@@ -120,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     n_synth = int(env.hp("synthetic_labels", 30000))
     jitter = float(env.hp("crop_jitter", 0.06))
     att_weight = float(env.hp("attention_weight", 1.0))
+    max_dest = int(env.hp("max_dest_letters", 3))
+    dest_weight = float(env.hp("dest_weight", 1.0))
     rng = seed_everything(seed)
     parts = []
     if env.channel("train") is not None:
         parts.append(set_samples(env.channel("train"), rng, jitter))
     if n_synth:
-        parts.append(synthetic_samples(n_synth, seed, jitter))
+        parts.append(synthetic_samples(n_synth, seed, jitter, max_dest_letters=max_dest))
     if not parts:
         raise SystemExit("no training data: give a `train` channel or synthetic_labels > 0")
     xs = np.concatenate([p[0] for p in parts])
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             l_pro = ctc(pro_lp.permute(1, 0, 2), pro_t, in_len, pro_len)
             l_dest = ctc(dest_lp.permute(1, 0, 2), dest_t, in_len, dest_len)
             l_att = attention_loss(pro_att, row_t[:, 0]) + attention_loss(dest_att, row_t[:, 1])
-            loss = l_pro + l_dest + att_weight * l_att
+            loss = l_pro + dest_weight * l_dest + att_weight * l_att
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

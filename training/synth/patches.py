@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
+from training.synth.label import LETTERS
 from training.synth.render import _draw_load, apply_camera_effects, place_label_with_lines
 from training.synth.scene import DomainKnobs, sample_scene
 
@@ -24,7 +25,9 @@ class LabelPatch:
     line_centres: dict[str, tuple[float, float]]  # "pro"/"dest" -> (x, y) centre of that line, patch px
 
 
-def label_patch(seed: int, knobs: DomainKnobs | None = None) -> LabelPatch:
+def label_patch(seed: int, knobs: DomainKnobs | None = None, dest_length: int = 3) -> LabelPatch:
+    """A label on a load face. `dest_length` > 3 prints a longer letter code after DEST: a training-only
+    way to show the reader more letters (3-letter codes alone leave letters 8x rarer than digits)."""
     knobs = replace(knobs or DomainKnobs(), label_p=1.0)
     for attempt in range(20):
         scene = sample_scene(seed + attempt * 7919, knobs, n_pallets=1)
@@ -35,11 +38,13 @@ def label_patch(seed: int, knobs: DomainKnobs | None = None) -> LabelPatch:
         raise RuntimeError("could not sample a label")
     label = pallet.label
     rng = np.random.default_rng(pallet.seed)
+    if dest_length != 3:
+        label = replace(label, dest="".join(rng.choice(list(LETTERS), size=dest_length)))
     w = label.width_px * rng.uniform(1.8, 2.6)
     h = label.height_px * rng.uniform(1.4, 1.8)
     face = replace(
         pallet, width=w / 0.98, load_height=h, label_pos=(0.5, 0.5),
-        label_tilt=pallet.label_tilt + scene.tilt_deg, damage=(),
+        label_tilt=pallet.label_tilt + scene.tilt_deg, damage=(), label=label,
     )
     layer = _draw_load(face, rng)
     placed = place_label_with_lines(face, layer, rng)
