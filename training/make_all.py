@@ -42,9 +42,12 @@ TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
             "damage_classifier": "training.train_damage"}
 # The recipe of v1. A model with several stages fine-tunes each stage from the previous one.
 RECIPE: dict[str, list[dict[str, str]]] = {
-    "detector": [{"steps": "900", "lr": "0.002"}, {"steps": "1000", "lr": "0.001"}, {"steps": "1500", "lr": "0.001"}],
+    "detector": [{"steps": "900", "lr": "0.002"}, {"steps": "1000", "lr": "0.001"}, {"steps": "1500", "lr": "0.001"},
+                 {"steps": "1500", "lr": "0.0008", "seed": "5"}],
     "ocr": [{"steps": "3000", "batch_size": "32", "lr": "0.003", "synthetic_labels": "30000"},
             {"steps": "2000", "batch_size": "32", "lr": "0.002", "synthetic_labels": "30000", "seed": "3",
+             "max_dest_letters": "8", "dest_weight": "2.0"},
+            {"steps": "1500", "batch_size": "32", "lr": "0.0015", "synthetic_labels": "20000", "seed": "5",
              "max_dest_letters": "8", "dest_weight": "2.0"}],
     "damage_classifier": [{"steps": "2500"}, {"steps": "2500", "lr": "0.0015", "seed": "4"}],
 }

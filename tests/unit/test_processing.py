@@ -60,3 +60,19 @@ def test_crop_outside_the_frame_is_padded_not_an_error():
     assert crop[0, 0].tolist() == [200, 200, 200] and crop[-1, -1].tolist() == [0, 0, 0]
     assert P.ocr_input(frame, [10, 10, 60, 90]).shape == (1, P.OCR_H, P.OCR_W)
     assert P.damage_input(frame, [-50, -50, 300, 300]).shape == (3, P.DAMAGE_SIZE, P.DAMAGE_SIZE)
+
+
+def test_nms_drops_overlaps_and_inner_boxes_of_the_same_class_only():
+    boxes = np.array([[0, 0, 100, 100], [5, 5, 100, 100], [30, 30, 60, 60], [30, 30, 60, 60], [200, 0, 300, 100]],
+                     np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], np.float32)
+    classes = np.array([0, 0, 0, 1, 0], np.int32)
+    kept = P.box_nms(boxes, scores, classes, iou_threshold=0.55, containment=0.7)
+    # 1 overlaps 0; 2 lies inside 0; 3 is another class; 4 is elsewhere
+    assert kept.tolist() == [0, 3, 4]
+
+
+def test_a_dest_line_without_its_prefix_is_not_an_answer():
+    pro = make_pro("482711930")
+    read = P.read_label(_log_probs(_spelled(pro, P.PRO_ALPHABET), 11), _log_probs(_spelled("MEM", P.DEST_ALPHABET), 27))
+    assert read.pro is None and read.raw_dest == "MEM"
