@@ -146,7 +146,7 @@ OCR_PAD = 0.04
 PRO_ALPHABET = "0123456789"
 DEST_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DEST_PREFIX = "DEST"  # the DEST head reads the whole line's letters: "DEST" + the 3-letter terminal code
-MIN_READ_CONFIDENCE = 0.2  # weakest character; chosen on the validation set (see docs/models.md)
+MIN_READ_CONFIDENCE = 0.5  # weakest character; chosen on the validation set (see docs/models.md)
 
 
 def ocr_input(frame: np.ndarray, box: np.ndarray | list[float]) -> np.ndarray:
