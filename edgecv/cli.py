@@ -77,13 +77,13 @@ def eval_command(
     version: Annotated[str, typer.Option(help="model version in the repository")] = "1",
 ) -> None:
     """Score the pipeline on an annotated set (in-process ONNX Runtime runner)."""
-    from edgecv.evaluation import evaluate, write_json_atomic
     from model_repository.onnx_pipeline import ModelPaths, OnnxPalletPipeline
     from training.common import progress
+    from training.evaluation import evaluate, write_json_atomic
 
     try:
         from contracts.annotations import load_annotation_set
-        from edgecv.evaluation import check_images_exist
+        from training.evaluation import check_images_exist
 
         annotations = load_annotation_set(dataset)
         check_images_exist(dataset, annotations)
@@ -124,8 +124,8 @@ def bench_models(
     """ONNX Runtime latency of each model at batch 1: FP32 (served) vs INT8 (built by `make train`)."""
     import numpy as np
 
-    from edgecv.evaluation import write_json_atomic
     from model_repository.onnx_pipeline import REPOSITORY
+    from training.evaluation import write_json_atomic
     from training.export import SPECS, latency_ms
 
     int8_dir = Path(".edgecv/train/onnx-int8")

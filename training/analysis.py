@@ -15,8 +15,8 @@ import numpy as np
 
 from contracts.annotations import load_annotation_set
 from contracts.evaluation import greedy_match
-from edgecv.evaluation import load_frame
 from model_repository.onnx_pipeline import ModelPaths, OnnxPalletPipeline
+from training.evaluation import load_frame
 
 HEIGHT_BINS = ((80, 110), (110, 140), (140, 170), (170, 10_000))
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)

@@ -128,7 +128,7 @@ def train_lane(names: tuple[str, ...], work: Path, train_dir: Path, overrides: d
 
 def calibration_samples(name: str, dataset: Path, n: int = 64) -> np.ndarray:
     from contracts.annotations import load_annotation_set
-    from edgecv.evaluation import load_frame
+    from training.evaluation import load_frame
 
     ds = load_annotation_set(dataset)
     out: list[np.ndarray] = []
@@ -147,8 +147,8 @@ def calibration_samples(name: str, dataset: Path, n: int = 64) -> np.ndarray:
 
 
 def evaluate_models(models: ModelPaths, dataset: Path) -> dict:
-    from edgecv.evaluation import evaluate
     from training.common import progress
+    from training.evaluation import evaluate
 
     pipeline = OnnxPalletPipeline(models)
     n = len(json.loads((dataset / "annotations.json").read_text())["frames"])
