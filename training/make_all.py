@@ -50,6 +50,8 @@ RECIPE: dict[str, list[dict[str, str]]] = {
             {"steps": "1500", "batch_size": "32", "lr": "0.0015", "synthetic_labels": "20000", "seed": "5",
              "max_dest_letters": "8", "dest_weight": "2.0"},
             {"steps": "2000", "batch_size": "32", "lr": "0.0015", "synthetic_labels": "25000", "seed": "6",
+             "max_dest_letters": "8", "dest_weight": "1.0"},
+            {"steps": "2000", "batch_size": "32", "lr": "0.001", "synthetic_labels": "25000", "seed": "7",
              "max_dest_letters": "8", "dest_weight": "1.0"}],
     "damage_classifier": [{"steps": "2500"}, {"steps": "2500", "lr": "0.0015", "seed": "4"}],
 }
