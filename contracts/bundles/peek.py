@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.bundles.archive import DEFAULT_MAX_BYTES, open_members
-from contracts.bundles.errors import InvalidManifest, MissingManifest
+from contracts.bundles.errors import MissingManifest
 from contracts.bundles.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest
-from contracts.bundles.verify import MAX_MANIFEST_BYTES, parse_manifest
+from contracts.bundles.verify import parse_manifest, read_manifest_member
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,7 @@ def read_manifest_unverified(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         for member in members:
             names.append(member.name)
             if member.name == MANIFEST_NAME:
-                if member.size > MAX_MANIFEST_BYTES:
-                    raise InvalidManifest(f"{MANIFEST_NAME} is {member.size} bytes, "
-                                          f"over {MAX_MANIFEST_BYTES}")
-                raw = member.read_all()
+                raw = read_manifest_member(member)
             elif member.name == SIGNATURE_NAME:
                 has_signature = True
     if raw is None:

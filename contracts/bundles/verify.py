@@ -74,16 +74,20 @@ class _Scan:
     files: dict[str, FileDigest]
 
 
+
+def read_manifest_member(member) -> bytes:
+    """The manifest's bytes, refusing one over MAX_MANIFEST_BYTES before reading it."""
+    if member.size > MAX_MANIFEST_BYTES:
+        raise InvalidManifest(f"{MANIFEST_NAME} is {member.size} bytes, over {MAX_MANIFEST_BYTES}")
+    return member.read_all()
+
 def _scan(path: Path, max_bytes: int) -> _Scan:
     manifest = signature = None
     files: dict[str, FileDigest] = {}
     with open_members(path, max_bytes) as members:
         for member in members:
             if member.name == MANIFEST_NAME:
-                if member.size > MAX_MANIFEST_BYTES:
-                    raise InvalidManifest(f"{MANIFEST_NAME} is {member.size} bytes, "
-                                          f"over {MAX_MANIFEST_BYTES}")
-                manifest = member.read_all()
+                manifest = read_manifest_member(member)
             elif member.name == SIGNATURE_NAME:
                 if member.size > MAX_SIGNATURE_BYTES:
                     raise BadSignature(f"{SIGNATURE_NAME} is {member.size} bytes, not an ECDSA signature")
