@@ -26,6 +26,7 @@ class SampleReason(StrEnum):
     TRACK_OCR_DISAGREEMENT = "track_ocr_disagreement"
     TRACK_DAMAGE_DISAGREEMENT = "track_damage_disagreement"
     LOW_CONFIDENCE_DETECTION = "low_confidence_detection"
+    UNCERTAIN_DAMAGE = "uncertain_damage"  # a pass whose damage score sits near the decision threshold
     RANDOM_BASELINE = "random_baseline"
 
 
