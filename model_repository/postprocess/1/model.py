@@ -1,0 +1,2 @@
+"""Pre/post-processing step; the code lives in model_repository.triton_python."""
+from model_repository.triton_python.postprocess import TritonPythonModel  # noqa: F401
