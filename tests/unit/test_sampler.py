@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from contracts.decisions import PalletPassDecision
+from contracts.predictions import DetectedLabel, DetectedPallet, FramePrediction
+from contracts.samples import SampleReason
+from edge_appliance.sampler import (
+    HardNegativeSampler,
+    SamplerConfig,
+    TokenBucket,
+    Verdict,
+    frame_reasons,
+    pass_reasons,
+)
+
+R = SampleReason
+QUIET = SamplerConfig(random_rate=0.0)
+
+
+def _label(conf: float = 0.95, ok: bool = True, raw: str = "12345678903ABC", score: float = 0.9) -> DetectedLabel:
+    return DetectedLabel(bbox=[0, 0, 10, 10], score=score, read_confidence=conf, check_digit_ok=ok, raw_text=raw,
+                         pro="1234567890" if ok and conf >= 0.5 else None)
+
+
+def _pallet(score: float = 0.9) -> DetectedPallet:
+    return DetectedPallet(bbox=[0, 0, 50, 50], score=score, damaged=False, damage_score=0.05)
+
+
+def _clean() -> FramePrediction:
+    return FramePrediction(pallets=[_pallet()], labels=[_label()])
+
+
+def _decision(frames: list[int], **kw: object) -> PalletPassDecision:
+    base: dict[str, object] = dict(site_id="s1", camera_id="cam1", pass_id="cam1-1-0", pro="1234567890", dest="ABC",
+                                   read_confidence=0.95, detection_score=0.9, damage_score=0.05, frame_ids=frames)
+    base.update(kw)
+    return PalletPassDecision(**base)
+
+
+def test_frame_reasons_each_trigger() -> None:
+    assert frame_reasons(_clean(), QUIET) == []
+    assert frame_reasons(FramePrediction(labels=[_label(conf=0.3)]), QUIET) == [R.LOW_CONFIDENCE_READ]
+    assert frame_reasons(FramePrediction(labels=[_label(ok=False)]), QUIET) == [R.CHECK_DIGIT_FAILURE]
+    assert frame_reasons(FramePrediction(labels=[_label(ok=False, raw="")]), QUIET) == []
+    assert frame_reasons(FramePrediction(pallets=[_pallet(0.3)]), QUIET) == [R.LOW_CONFIDENCE_DETECTION]
+    both = frame_reasons(FramePrediction(labels=[_label(conf=0.2, ok=False, score=0.4)]), QUIET)
+    assert set(both) == {R.CHECK_DIGIT_FAILURE, R.LOW_CONFIDENCE_READ, R.LOW_CONFIDENCE_DETECTION}
+
+
+def test_pass_reasons_each_trigger() -> None:
+    assert pass_reasons(_decision([1]), QUIET) == []
+    assert pass_reasons(_decision([1], reads_agree=False), QUIET) == [R.TRACK_OCR_DISAGREEMENT]
+    assert pass_reasons(_decision([1], damage_agree=False), QUIET) == [R.TRACK_DAMAGE_DISAGREEMENT]
+    assert pass_reasons(_decision([1], pro=None, dest=None, read_confidence=0.4), QUIET) == [R.LOW_CONFIDENCE_READ]
+    assert pass_reasons(_decision([1], read_confidence=0.6), QUIET) == [R.LOW_CONFIDENCE_READ]
+    assert pass_reasons(_decision([1], pro=None, dest=None, read_confidence=0.0), QUIET) == [
+        R.LOW_CONFIDENCE_DETECTION]
+    assert pass_reasons(_decision([1], damage_score=0.5), QUIET) == [R.UNCERTAIN_DAMAGE]
+    assert pass_reasons(_decision([1]), QUIET, [R.MANIFEST_DISAGREEMENT]) == [R.MANIFEST_DISAGREEMENT]
+
+
+def test_priority_orders_reasons_and_rewards_more_evidence() -> None:
+    c = SamplerConfig()
+    assert c.priority([R.MANIFEST_DISAGREEMENT]) > c.priority([R.CHECK_DIGIT_FAILURE]) > c.priority(
+        [R.LOW_CONFIDENCE_DETECTION]) > c.priority([R.RANDOM_BASELINE]) > c.priority([])
+    assert c.priority([R.LOW_CONFIDENCE_READ, R.CHECK_DIGIT_FAILURE]) > c.priority([R.CHECK_DIGIT_FAILURE])
+
+
+def test_clean_frames_are_not_captured() -> None:
+    s = HardNegativeSampler(QUIET, random.Random(0))
+    out = [s.on_frame("cam1", i, _clean(), now=i / 15) for i in range(300)]
+    assert all(o.verdict is Verdict.NOTHING and not o.capture for o in out)
+    assert s.counters.frames_captured == 0 and s.counters.frames_seen == 300
+
+
+def test_low_confidence_read_captured_then_cooldown() -> None:
+    s = HardNegativeSampler(QUIET, random.Random(0))
+    bad = FramePrediction(labels=[_label(conf=0.2)])
+    first = s.on_frame("cam1", 0, bad, now=0.0)
+    assert first.capture and first.reasons == [R.LOW_CONFIDENCE_READ]
+    assert first.priority == QUIET.priority([R.LOW_CONFIDENCE_READ])
+    assert s.on_frame("cam1", 1, bad, now=1.0).verdict is Verdict.COOLDOWN
+    # another camera has its own cooldown and budget
+    assert s.on_frame("cam2", 1, bad, now=1.0).capture
+    # a different reason on the same camera is not cooled down
+    assert s.on_frame("cam1", 2, FramePrediction(labels=[_label(ok=False)]), now=2.0).capture
+    assert s.on_frame("cam1", 3, bad, now=QUIET.frame_cooldown_s + 0.1).verdict in (Verdict.CAPTURE,
+                                                                                    Verdict.RATE_LIMITED)
+
+
+def test_stuck_camera_is_rate_limited() -> None:
+    """A camera stuck on one bad frame for an hour at 15 fps stays within its budget."""
+    config = SamplerConfig(random_rate=0.0, frame_cooldown_s=0.0)
+    s = HardNegativeSampler(config, random.Random(0))
+    bad = FramePrediction(labels=[_label(conf=0.1, ok=False)])
+    fps, seconds = 15, 3600
+    captured = sum(s.on_frame("cam1", i, bad, now=i / fps).capture for i in range(fps * seconds))
+    assert captured <= config.frame_burst + config.frame_per_minute * seconds / 60
+    assert captured >= config.frame_per_minute * seconds / 60 - 1
+    assert s.counters.by_verdict["rate_limited"] == fps * seconds - captured
+
+
+def test_random_baseline_rate_follows_the_injected_rng() -> None:
+    config = SamplerConfig(random_rate=0.01, frame_per_minute=600, frame_burst=100)
+    s = HardNegativeSampler(config, random.Random(42))
+    n = 20_000
+    got = [s.on_frame("cam1", i, _clean(), now=float(i)) for i in range(n)]
+    captured = [g for g in got if g.capture]
+    assert all(g.reasons == [R.RANDOM_BASELINE] for g in captured)
+    assert 0.5 * config.random_rate * n < len(captured) < 1.5 * config.random_rate * n
+    # same seed, same choices
+    again = HardNegativeSampler(config, random.Random(42))
+    assert [again.on_frame("cam1", i, _clean(), now=float(i)).capture for i in range(n)] == [g.capture for g in got]
+
+
+def test_on_pass_keeps_the_most_informative_frames() -> None:
+    config = SamplerConfig(random_rate=0.0, frames_per_pass=2, frame_burst=1, frame_per_minute=0.001)
+    s = HardNegativeSampler(config, random.Random(0))
+    frames = list(range(10, 20))
+    s.on_frame("cam1", 5, FramePrediction(pallets=[_pallet(0.3)]), now=0.0)  # spends the frame budget
+    for f in frames:
+        pred = _clean()
+        if f == 13:
+            pred = FramePrediction(labels=[_label(ok=False)])
+        if f == 17:
+            pred = FramePrediction(labels=[_label(conf=0.3)])
+        s.on_frame("cam1", f, pred, now=f / 15)
+    out = s.on_pass(_decision(frames, reads_agree=False), now=2.0)
+    assert out.capture
+    assert out.frame_ids == [13, 17]
+    assert set(out.reasons) == {R.TRACK_OCR_DISAGREEMENT, R.CHECK_DIGIT_FAILURE}
+    assert out.priority == config.priority(out.reasons)
+
+
+def test_on_pass_without_history_picks_the_middle_and_respects_frame_ids() -> None:
+    s = HardNegativeSampler(QUIET, random.Random(0))
+    out = s.on_pass(_decision([1, 2, 3, 4, 5], damage_agree=False), now=0.0)
+    assert out.capture and out.frame_ids == [3]
+    held = s.on_pass(_decision([1, 2, 3, 4, 5], damage_agree=False), now=0.0, frame_ids=[4, 5])
+    assert held.frame_ids and set(held.frame_ids) <= {4, 5}
+
+
+def test_clean_pass_is_not_captured_and_manifest_disagreement_is() -> None:
+    s = HardNegativeSampler(QUIET, random.Random(0))
+    assert s.on_pass(_decision([1, 2, 3]), now=0.0).verdict is Verdict.NOTHING
+    out = s.on_pass(_decision([1, 2, 3]), now=0.0, disagreements=[R.MANIFEST_DISAGREEMENT])
+    assert out.capture and out.reasons == [R.MANIFEST_DISAGREEMENT]
+    assert out.priority == QUIET.weight(R.MANIFEST_DISAGREEMENT)
+
+
+def test_on_pass_does_not_ask_twice_for_a_frame_kept_at_frame_level() -> None:
+    s = HardNegativeSampler(QUIET, random.Random(0))
+    assert s.on_frame("cam1", 7, FramePrediction(labels=[_label(conf=0.2)]), now=0.0).capture
+    out = s.on_pass(_decision([7], reads_agree=False), now=1.0)
+    assert out.verdict is Verdict.ALREADY_CAPTURED and out.frame_ids == []
+
+
+def test_pass_budget_per_camera() -> None:
+    config = SamplerConfig(random_rate=0.0, pass_burst=2, pass_per_minute=1.0)
+    s = HardNegativeSampler(config, random.Random(0))
+    verdicts = [s.on_pass(_decision([i], reads_agree=False), now=0.0).verdict for i in range(4)]
+    assert verdicts == [Verdict.CAPTURE, Verdict.CAPTURE, Verdict.RATE_LIMITED, Verdict.RATE_LIMITED]
+    assert s.on_pass(_decision([9], reads_agree=False), now=60.0).capture
+
+
+def test_default_policy_is_selective_on_a_mostly_clean_stream() -> None:
+    """An hour at 15 fps where 2% of frames carry a weak read and 1 pass in 10 disagrees: <= 0.5% kept."""
+    rng = random.Random(1)
+    s = HardNegativeSampler(SamplerConfig(), random.Random(2))
+    fps, frame_id, kept = 15, 0, 0
+    for p in range(3600 * fps // 45):  # 45-frame passes
+        frames = list(range(frame_id, frame_id + 45))
+        for f in frames:
+            pred = FramePrediction(labels=[_label(conf=0.3)]) if rng.random() < 0.02 else _clean()
+            kept += s.on_frame("cam1", f, pred, now=f / fps).capture
+        out = s.on_pass(_decision(frames, reads_agree=p % 10 != 0), now=frames[-1] / fps)
+        kept += len(out.frame_ids)
+        frame_id += 45
+    assert kept / frame_id <= 0.005
+    assert s.counters.frames_captured == kept
+
+
+def test_config_is_bounded() -> None:
+    with pytest.raises(ValidationError):
+        SamplerConfig(random_rate=0.5)
+    with pytest.raises(ValidationError):
+        SamplerConfig(frames_per_pass=0)
+    with pytest.raises(ValidationError):
+        SamplerConfig(unknown=1)  # type: ignore[call-arg]
+
+
+@settings(max_examples=60, deadline=None)
+@given(capacity=st.integers(1, 20), per_minute=st.floats(0.1, 120),
+       gaps=st.lists(st.floats(0, 30), min_size=1, max_size=200))
+def test_token_bucket_never_exceeds_capacity_plus_refill(capacity: int, per_minute: float, gaps: list[float]) -> None:
+    bucket = TokenBucket(capacity, per_minute / 60)
+    now, taken = 0.0, 0
+    for gap in gaps:
+        now += gap
+        taken += bucket.take(now)
+    assert taken <= capacity + now * per_minute / 60 + 1e-9
