@@ -1,0 +1,3 @@
+from edge_appliance.ota.cli import main
+
+raise SystemExit(main())
