@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +22,7 @@ from tritonclient.grpc import InferenceServerClient, InferenceServerException, m
 
 from contracts.errors import EdgecvError
 from edge_appliance.triton_install import TritonInstallation, locate
+from model_repository.configs import CANDIDATE_PIPELINE, PIPELINE
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -171,8 +173,10 @@ class TritonSupervisor:
     """Keeps one tritonserver serving the desired models; restarts it when it dies."""
 
     def __init__(self, process: TritonProcess, desired: DesiredModels | Mapping[str, str | None],
-                 poll_seconds: float = 0.5, on_restart: Callable[[int], None] | None = None) -> None:
+                 poll_seconds: float = 0.5, on_restart: Callable[[int], None] | None = None,
+                 ensembles: tuple[str, ...] = (PIPELINE, CANDIDATE_PIPELINE)) -> None:
         self.process = process
+        self.ensembles = ensembles
         self.desired = desired if isinstance(desired, DesiredModels) else DesiredModels(dict(desired))
         self.poll_seconds = poll_seconds
         self.on_restart = on_restart
@@ -240,8 +244,15 @@ class TritonSupervisor:
             client.close()
 
     def _load_all(self) -> None:
-        for name, pbtxt in list(self.desired.configs.items()):
-            self._load(name, pbtxt)
+        """Models in parallel (each Python-backend model takes seconds to start), then the ensembles."""
+        configs = list(self.desired.configs.items())
+        models = [(n, c) for n, c in configs if n not in self.ensembles]
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(models)))) as pool:
+            for future in [pool.submit(self._load, n, c) for n, c in models]:
+                future.result()
+        for name, pbtxt in configs:
+            if name in self.ensembles:
+                self._load(name, pbtxt)
 
     def ready_models(self) -> dict[str, list[str]]:
         client = self.client()

@@ -72,30 +72,32 @@ def eval_command(
     dataset: Annotated[Path, typer.Option("--dataset", help="an edgecv-annotations/1 directory")],
     out_file: Annotated[Path | None, typer.Option("--out", help="write edgecv-eval/1 JSON here (default: stdout)")
                         ] = None,
-    models: Annotated[Path | None, typer.Option(help="a directory with detector.onnx, ocr.onnx, "
-                                                     "damage_classifier.onnx (default: the repository's v1)")] = None,
-    version: Annotated[str, typer.Option(help="model version in the repository")] = "1",
+    triton: Annotated[str | None, typer.Option("--triton", help="gRPC address of a running Triton serving "
+                                               "pallet_pipeline (default: start a local one)")] = None,
+    repository: Annotated[Path | None, typer.Option(help="Triton model repository to serve "
+                                                    "(default: the shipped model_repository/)")] = None,
+    version: Annotated[int, typer.Option(min=1, help="network version the ensemble is pinned to")] = 1,
 ) -> None:
-    """Score the pipeline on an annotated set (in-process ONNX Runtime runner)."""
-    from model_repository.onnx_pipeline import ModelPaths, OnnxPalletPipeline
+    """Score the pallet pipeline on an annotated set, through the same Triton ensemble the edge serves."""
+    from contracts.annotations import load_annotation_set
+    from edgecv.local_triton import local_pipeline
+    from model_repository.configs import NETWORKS
     from training.common import progress
-    from training.evaluation import evaluate, write_json_atomic
+    from training.evaluation import check_images_exist, evaluate, write_json_atomic
 
     try:
-        from contracts.annotations import load_annotation_set
-        from training.evaluation import check_images_exist
-
         annotations = load_annotation_set(dataset)
         check_images_exist(dataset, annotations)
+        if repository is not None and not (repository / "pallet_pipeline" / "config.pbtxt").is_file():
+            fail(f"{repository} is not a Triton model repository with pallet_pipeline/config.pbtxt")
         n = len(annotations.frames)
-        paths = ModelPaths.from_dir(models) if models else ModelPaths.from_repository(version=version)
-        pipeline = OnnxPalletPipeline(paths)
-        with progress("eval") as bar:
+        with local_pipeline(triton, repository, dict.fromkeys(NETWORKS, version)) as pipeline, \
+                progress("eval") as bar:
             task = bar.add_task("eval", total=n, status="")
-            report = evaluate(dataset, pipeline, on_frame=lambda: bar.advance(task))
-    except EdgecvError as exc:
-        fail(str(exc))
-    except FileNotFoundError as exc:
+            report = evaluate(dataset, pipeline.client, on_frame=lambda: bar.advance(task))
+            report["triton"] = {"url": pipeline.url, "model": pipeline.client.model_name,
+                                "versions": pipeline.client.versions}
+    except (EdgecvError, FileNotFoundError) as exc:
         fail(str(exc))
     if out_file is None:
         print(json.dumps(report, indent=2))
