@@ -85,6 +85,7 @@ class Downloader:
                 part.unlink(missing_ok=True)
                 raise
             except _Retry as exc:
+                fetched += exc.received
                 last_error = str(exc)
         else:
             have = part.stat().st_size if part.exists() else 0
@@ -127,9 +128,9 @@ class Downloader:
                     fh.flush()
                     os.fsync(fh.fileno())
             except (OSError, http.client.HTTPException) as exc:
-                raise _Retry(f"connection lost after {offset + received} bytes: {exc}") from exc
+                raise _Retry(f"connection lost after {offset + received} bytes: {exc}", received) from exc
         if offset + received < size:
-            raise _Retry(f"the server closed the connection after {offset + received} of {size} bytes")
+            raise _Retry(f"the server closed the connection after {offset + received} of {size} bytes", received)
         return received
 
     @staticmethod
@@ -145,4 +146,6 @@ class Downloader:
 
 
 class _Retry(Exception):  # noqa: N818 - internal signal: this attempt failed, another may succeed
-    pass
+    def __init__(self, message: str, received: int = 0) -> None:
+        super().__init__(message)
+        self.received = received
