@@ -1,0 +1,31 @@
+"""Which handler serves each state-machine placeholder (CDK and the local runner read the same table)."""
+
+from __future__ import annotations
+
+# placeholder -> (function key, handler path). Several placeholders may share one function: the rollback
+# re-signing runs in the signing function, because only that function may call kms:Sign.
+HANDLERS: dict[str, tuple[str, str]] = {
+    "Ingest": ("ingest", "lambdas.ingest.handler.handler"),
+    "Deidentify": ("deidentify", "lambdas.deidentify.handler.handler"),
+    "AutoLabel": ("autolabel", "lambdas.autolabel.handler.handler"),
+    "ReviewGate": ("review-gate", "lambdas.review.handler.gate"),
+    "RequestReview": ("request-review", "lambdas.review.handler.request_review"),
+    "BuildDataset": ("build-dataset", "lambdas.dataset.handler.handler"),
+    "StartTraining": ("start-training", "lambdas.training.handler.start"),
+    "PollTraining": ("poll-training", "lambdas.training.handler.poll"),
+    "EvaluationGate": ("evaluation-gate", "lambdas.evaluate.handler.handler"),
+    "Export": ("export", "lambdas.export.handler.handler"),
+    "Sign": ("sign", "lambdas.sign.handler.handler"),
+    "SignRollback": ("sign", "lambdas.sign.handler.handler"),
+    "Register": ("register", "lambdas.register.handler.handler"),
+    "PlanRollout": ("plan-rollout", "lambdas.rollout.handler.plan"),
+    "StartRing": ("start-ring", "lambdas.rollout.handler.start_ring"),
+    "AssessRing": ("assess-ring", "lambdas.rollout.handler.assess"),
+    "RollbackRings": ("rollback-rings", "lambdas.rollout.handler.rollback"),
+    "RaiseIncident": ("raise-incident", "lambdas.incident.handler.handler"),
+}
+
+
+def functions() -> dict[str, str]:
+    """function key -> handler path (one entry per distinct function)."""
+    return {key: handler for key, handler in HANDLERS.values()}

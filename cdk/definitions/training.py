@@ -1,0 +1,90 @@
+"""The training pipeline: landing samples -> de-identified, labeled, reviewed -> trained -> gated -> signed ->
+registered.
+
+Input (see `lambdas.common.events.TrainingRunInput`):
+    {"run_id": "...", "model_name": "damage_classifier", "config": {"poll_seconds": 30, ...}}
+Every Lambda gets the whole state and returns its part; big lists travel through S3, never the state.
+Training is polled with Wait/Choice (no `.sync`: the same definition must run on moto's interpreter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdk.definitions.asl import task
+
+TRAINING_FUNCTIONS = ("Ingest", "Deidentify", "AutoLabel", "ReviewGate", "RequestReview", "BuildDataset",
+                      "StartTraining", "PollTraining", "EvaluationGate", "Export", "Sign", "Register")
+
+
+def training_definition() -> dict[str, Any]:
+    states: dict[str, Any] = {
+        "Ingest": task("Ingest", "Deidentify", "$.ingest",
+                       comment="validate complete samples in the landing bucket; park malformed ones"),
+        "Deidentify": task("Deidentify", "AutoLabel", "$.deid",
+                           comment="only samples with every person blurred reach the curated bucket"),
+        "AutoLabel": task("AutoLabel", "ReviewGate", "$.labels", comment="teacher labels curated samples"),
+        "ReviewGate": task("ReviewGate", "ReviewRoute", "$.review",
+                           comment="auto-approve above the confidence threshold"),
+        "ReviewRoute": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.review.decision", "StringEquals": "approved", "Next": "BuildDataset"},
+                {"Variable": "$.review.decision", "StringEquals": "needs_review", "Next": "HumanReview"},
+            ],
+            "Default": "ReviewRejected",
+        },
+        "HumanReview": {
+            "Type": "Task",
+            "Comment": "waits for SendTaskSuccess with {\"decision\": \"approved\"|\"rejected\"}",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {
+                "FunctionName": "${RequestReview}",
+                "Payload": {"task_token.$": "$$.Task.Token", "run_id.$": "$.run_id", "labels.$": "$.labels"},
+            },
+            "ResultPath": "$.review",
+            "TimeoutSeconds": 7 * 24 * 3600,
+            "Next": "HumanRoute",
+        },
+        "HumanRoute": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.review.decision", "StringEquals": "approved", "Next": "BuildDataset"}],
+            "Default": "ReviewRejected",
+        },
+        "ReviewRejected": {"Type": "Fail", "Error": "ReviewRejected", "Cause": "labels were rejected in review"},
+        "BuildDataset": task("BuildDataset", "StartTraining", "$.dataset",
+                             comment="snapshot the approved labels as an edgecv-annotations/1 set"),
+        "StartTraining": task("StartTraining", "WaitForTraining", "$.training"),
+        "WaitForTraining": {"Type": "Wait", "SecondsPath": "$.config.poll_seconds", "Next": "PollTraining"},
+        "PollTraining": task("PollTraining", "TrainingRoute", "$.training"),
+        "TrainingRoute": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.training.status", "StringEquals": "Completed", "Next": "EvaluationGate"},
+                {"Or": [{"Variable": "$.training.status", "StringEquals": "InProgress"},
+                        {"Variable": "$.training.status", "StringEquals": "Stopping"}],
+                 "Next": "WaitForTraining"},
+            ],
+            "Default": "TrainingFailed",
+        },
+        "TrainingFailed": {"Type": "Fail", "Error": "TrainingFailed", "Cause": "the training job did not complete"},
+        "EvaluationGate": task("EvaluationGate", "GateRoute", "$.evaluation",
+                               comment="golden set through the same ensemble; per-class gates, no regression"),
+        "GateRoute": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.evaluation.verdict", "StringEquals": "pass", "Next": "Export"}],
+            "Default": "GateFailed",
+        },
+        "GateFailed": {"Type": "Fail", "Error": "EvaluationGateFailed",
+                       "Cause": "the candidate missed a gate or regressed against production"},
+        "Export": task("Export", "Sign", "$.export", comment="lay the trained model out as a Triton model version"),
+        "Sign": task("Sign", "Register", "$.bundle", comment="build the bundle; KMS signs the manifest"),
+        "Register": task("Register", None, "$.registration",
+                         comment="model package with approval status, lineage and metrics"),
+    }
+    return {
+        "Comment": "edgecv training pipeline (same definition in AWS and on moto)",
+        "StartAt": "Ingest",
+        "TimeoutSeconds": 14 * 24 * 3600,
+        "States": states,
+    }

@@ -1,0 +1,1 @@
+"""One construct per plane, composed into `EdgecvCloudStack`."""

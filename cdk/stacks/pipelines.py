@@ -1,0 +1,166 @@
+"""The Lambdas and the two state machines (training pipeline, ringed rollout) with least-privilege roles.
+
+Definitions come from `cdk.definitions` (the same ASL the local runner executes on moto); each
+`${Placeholder}` becomes the ARN of the function `cdk.definitions.functions.HANDLERS` names.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk.bundling import lambda_code
+from cdk.config import CloudConfig
+from cdk.definitions import placeholders, rollout_definition, training_definition
+from cdk.definitions.functions import HANDLERS, functions
+from cdk.nag import acknowledge, acknowledge_prefix_grants, arn_token
+from cdk.stacks.data_lake import DataLake
+from cdk.stacks.fleet import Fleet, ring_group_name
+from cdk.stacks.registry import Registry
+from cdk.stacks.signing import Signing
+
+# AWS's own Powertools layer (v3, Python 3.11, x86_64); it carries Powertools and its extras.
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:18"
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+
+class Pipelines(Construct):
+    def __init__(self, scope: Construct, construct_id: str, config: CloudConfig, lake: DataLake,
+                 signing: Signing, registry: Registry, fleet: Fleet) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.bus = events.EventBus(self, "IncidentBus", event_bus_name="edgecv-incidents")
+        self.training_role = iam.Role(self, "TrainingJobRole",
+                                      assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                                      description="SageMaker training jobs: read datasets, write model artifacts")
+        lake.curated.grant_read(self.training_role, "datasets/*")
+        lake.artifacts.grant_read_write(self.training_role, "training/*")
+        self.training_role.add_to_policy(iam.PolicyStatement(
+            actions=["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                     "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData"],
+            resources=["*"]))
+        code = lambda_code(config.lambda_dependencies)
+        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools",
+                                                            POWERTOOLS_LAYER.format(region=stack.region))
+        env = {
+            "LANDING_BUCKET": lake.landing.bucket_name, "CURATED_BUCKET": lake.curated.bucket_name,
+            "ARTIFACTS_BUCKET": lake.artifacts.bucket_name, "SIGNING_KEY_ID": signing.key.key_arn,
+            "TRAINING_ROLE_ARN": self.training_role.role_arn, "TRAINING_IMAGE": config.training_image_uri,
+            "TRAINING_INSTANCE_TYPE": config.training_instance_type, "EVENT_BUS": self.bus.event_bus_name,
+            "RING_GROUPS": ",".join(ring_group_name(r) for r in config.rings),
+            "POWERTOOLS_METRICS_NAMESPACE": "edgecv/cloud",
+        }
+        self.functions: dict[str, lambda_.Function] = {}
+        for key, handler in functions().items():
+            self.functions[key] = self._function(key, handler, code, layer, env)
+        f = self.functions
+        landing, curated, artifacts = lake.landing, lake.curated, lake.artifacts
+        landing.grant_read(f["ingest"].role, "samples/*")
+        landing.grant_read_write(f["ingest"].role, "parked/*")
+        landing.grant_delete(f["ingest"].role, "samples/*")
+        curated.grant_read_write(f["ingest"].role, "runs/*")
+        landing.grant_read(f["deidentify"].role, "samples/*")
+        curated.grant_read_write(f["deidentify"].role, "runs/*")
+        curated.grant_put(f["deidentify"].role, "samples/*")
+        curated.grant_put(f["deidentify"].role, "quarantine/*")
+        curated.grant_read_write(f["autolabel"].role, "samples/*")
+        curated.grant_read_write(f["autolabel"].role, "runs/*")
+        curated.grant_read(f["review-gate"].role, "runs/*")
+        curated.grant_read_write(f["request-review"].role, "reviews/*")
+        curated.grant_read(f["build-dataset"].role, "samples/*")
+        curated.grant_read_write(f["build-dataset"].role, "runs/*")
+        curated.grant_put(f["build-dataset"].role, "datasets/*")
+        for key in ("start-training", "poll-training"):
+            f[key].add_to_role_policy(iam.PolicyStatement(
+                actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:AddTags"],
+                resources=[stack.format_arn(service="sagemaker", resource="training-job", resource_name="edgecv-*")]))
+        self.training_role.grant_pass_role(f["start-training"].role)
+        curated.grant_read(f["evaluation-gate"].role, "datasets/*")
+        artifacts.grant_read(f["evaluation-gate"].role, "training/*")
+        artifacts.grant_read_write(f["export"].role, "training/*")
+        artifacts.grant_read_write(f["export"].role, "exports/*")
+        artifacts.grant_read(f["sign"].role, "exports/*")
+        artifacts.grant_read_write(f["sign"].role, "bundles/*")
+        signing.restrict_sign_to(f["sign"].role)
+        artifacts.grant_read(f["register"].role, "bundles/*")
+        for key in ("evaluation-gate", "register"):
+            f[key].add_to_role_policy(iam.PolicyStatement(
+                actions=["sagemaker:CreateModelPackage", "sagemaker:ListModelPackages",
+                         "sagemaker:DescribeModelPackage"] if key == "register" else
+                ["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"],
+                resources=[*registry.group_arns(),
+                           stack.format_arn(service="sagemaker", resource="model-package", resource_name="edgecv-*")]))
+        thing_groups = [g.attr_arn for g in fleet.ring_groups.values()]
+        job_arn = stack.format_arn(service="iot", resource="job", resource_name="edgecv-*")
+        for key in ("start-ring", "rollback-rings"):
+            f[key].add_to_role_policy(iam.PolicyStatement(
+                actions=["iot:CreateJob", "iot:CancelJob", "iot:DescribeJob"], resources=[job_arn, *thing_groups]))
+            artifacts.grant_read(f[key].role, "bundles/*")  # presigned bundle URLs in the job document
+        f["assess-ring"].add_to_role_policy(iam.PolicyStatement(
+            actions=["iot:DescribeJob", "iot:ListJobExecutionsForJob"], resources=[job_arn]))
+        f["assess-ring"].add_to_role_policy(iam.PolicyStatement(
+            actions=["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics"], resources=["*"]))
+        f["assess-ring"].add_to_role_policy(iam.PolicyStatement(
+            actions=["ssm:GetParameter"], resources=[stack.format_arn(
+                service="ssm", resource="parameter", resource_name="edgecv/rollouts/*")]))
+        f["plan-rollout"].add_to_role_policy(iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": "edgecv/fleet"}}))
+        artifacts.grant_read(f["plan-rollout"].role, "bundles/*")
+        self.bus.grant_put_events_to(f["raise-incident"].role)
+
+        self.training = self._state_machine("TrainingPipeline", "edgecv-training", training_definition())
+        self.rollout = self._state_machine("Rollout", "edgecv-rollout", rollout_definition())
+        acknowledge_prefix_grants(self, [
+            (landing, "samples/*"), (landing, "parked/*"), (curated, "runs/*"), (curated, "samples/*"),
+            (curated, "quarantine/*"), (curated, "reviews/*"), (curated, "datasets/*"), (artifacts, "training/*"),
+            (artifacts, "exports/*"), (artifacts, "bundles/*")])
+        acknowledge(self, "AwsSolutions-IAM5", "X-Ray PutTraceSegments, CloudWatch GetMetricData/PutMetricData "
+                    "(namespace-conditioned) and ECR GetAuthorizationToken have no resource-level permissions",
+                    "Resource::*")
+        acknowledge(self, "AwsSolutions-IAM5", "a state machine may invoke any version/alias of its own functions "
+                    "(function ARN + ':*'), nothing else",
+                    *(f"Resource::{arn_token(fn)}:*" for fn in self.functions.values()))
+        prefix = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
+        acknowledge(self, "AwsSolutions-IAM5", "training jobs, IoT jobs and model packages are limited to the "
+                    "edgecv-* names this pipeline creates; rollout cancel flags to the edgecv/rollouts/ parameters",
+                    *(f"Resource::{prefix.format(svc, res)}" for svc, res in (
+                        ("sagemaker", "training-job/edgecv-*"), ("sagemaker", "model-package/edgecv-*"),
+                        ("iot", "job/edgecv-*"), ("ssm", "parameter/edgecv/rollouts/*"))))
+        acknowledge(self, "AwsSolutions-L1", "pinned to Python 3.11, the one runtime the whole project (edge, "
+                    "Triton python backend stub, training) is built and tested on")
+
+    def _function(self, key: str, handler: str, code: lambda_.Code, layer: lambda_.ILayerVersion,
+                  env: dict[str, str]) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"Logs-{key}", retention=LOG_RETENTION,
+                                  removal_policy=cdk.RemovalPolicy.DESTROY)
+        role = iam.Role(self, f"Role-{key}", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"edgecv {key} Lambda")
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self, f"Fn-{key}", function_name=f"edgecv-{key}", runtime=lambda_.Runtime.PYTHON_3_11,
+            handler=handler, code=code, layers=[layer], role=role, log_group=log_group,
+            timeout=cdk.Duration.minutes(5 if key in ("sign", "export", "autolabel", "evaluation-gate") else 1),
+            memory_size=1024 if key in ("sign", "export", "autolabel", "evaluation-gate") else 256,
+            tracing=lambda_.Tracing.ACTIVE, environment={**env, "POWERTOOLS_SERVICE_NAME": f"edgecv-{key}"})
+
+    def _state_machine(self, construct_id: str, name: str, definition: dict) -> sfn.StateMachine:
+        used = placeholders(definition)
+        arns = {p: self.functions[HANDLERS[p][0]].function_arn for p in used}
+        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=LOG_RETENTION,
+                                  removal_policy=cdk.RemovalPolicy.DESTROY)
+        machine = sfn.StateMachine(
+            self, construct_id, state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
+            definition_substitutions=arns, tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True))
+        for key in sorted({HANDLERS[p][0] for p in used}):
+            self.functions[key].grant_invoke(machine)
+        return machine

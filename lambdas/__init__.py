@@ -1,0 +1,1 @@
+"""Cloud-plane Lambdas: one folder per function, thin handlers over functions tested with moto."""

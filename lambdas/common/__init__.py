@@ -1,0 +1,1 @@
+"""Shared by the Lambdas: event models, AWS clients, Powertools, storage layout, errors."""
