@@ -143,6 +143,7 @@ def _corruptions(valid: bytes) -> dict[str, bytes]:
         "truncated": valid[: len(valid) // 2],
         "bad_pages": valid[:4096] + bytes(b ^ 0x5A for b in valid[4096:]),
         "bad_first_page": valid[:100] + bytes(3996) + valid[4096:],
+        "bad_last_pages": valid[:-8192] + bytes(b ^ 0x5A for b in valid[-8192:]),  # opens; its queries fail
     }
 
 
@@ -156,7 +157,7 @@ def valid_log_bytes(tmp_path) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("kind", ["garbage", "text", "truncated", "bad_pages", "bad_first_page"])
+@pytest.mark.parametrize("kind", ["garbage", "text", "truncated", "bad_pages", "bad_first_page", "bad_last_pages"])
 def test_a_corrupt_file_gives_one_clear_line_and_is_left_untouched(tmp_path, valid_log_bytes, kind):
     data = _corruptions(valid_log_bytes)[kind]
     path = tmp_path / "corrupt.db"
