@@ -309,6 +309,19 @@ class DecisionLog:
         except ValidationError as exc:
             raise DecisionLogTamperedError(f"decision log {self.path}: a logged report does not parse") from exc
 
+    def next_track_id(self, camera_id: str) -> int:
+        """One past the largest track id logged for this camera (pass ids read f"{camera_id}-{track_id}-{frame}"):
+        a tracker restarted with it never reuses a pass id, even when the camera's frame counter restarts too."""
+        with self._guard() as conn:
+            rows = conn.execute("SELECT pass_id FROM decisions WHERE camera_id = ?", (camera_id,)).fetchall()
+        largest = 0
+        prefix = f"{camera_id}-"
+        for (pass_id,) in rows:
+            parts = pass_id[len(prefix):].split("-") if pass_id.startswith(prefix) else []
+            if len(parts) == 2 and parts[0].isdigit():
+                largest = max(largest, int(parts[0]))
+        return largest + 1
+
     def count(self) -> dict[str, int]:
         with self._guard() as conn:
             rows = conn.execute("SELECT kind, COUNT(*) FROM entries GROUP BY kind").fetchall()

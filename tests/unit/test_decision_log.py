@@ -54,6 +54,30 @@ def test_survives_close_and_reopen(tmp_path):
         assert log.count()["decision"] == 6
 
 
+def test_next_track_id_keeps_pass_ids_unique_across_restarts(tmp_path):
+    from contracts.predictions import DetectedPallet, FramePrediction
+    from edge_appliance.tracking import PalletTracker
+
+    def one_run(log: DecisionLog) -> None:  # a pallet crossing; the frame counter starts at 0 every run
+        tracker = PalletTracker("site-1", "cam-1", first_track_id=log.next_track_id("cam-1"))
+        for f in range(10):
+            box = [f * 60.0, 100.0, f * 60.0 + 300, 400.0]
+            pred = FramePrediction(pallets=[DetectedPallet(bbox=box, score=0.9, damaged=False, damage_score=0)])
+            tracker.update(f, float(f), pred)
+        assert [log.append_decision(p.decision) for p in tracker.flush()] == [AppendOutcome.APPENDED]
+
+    path = tmp_path / "d.db"
+    with DecisionLog(path) as log:
+        assert log.next_track_id("cam-1") == 1
+        log.append_decision(_decision(7).model_copy(update={"pass_id": "cam-1-41-9", "camera_id": "cam-1"}))
+        log.append_decision(_decision(8).model_copy(update={"pass_id": "cam-1-x-9"}))  # not ours to parse
+        assert log.next_track_id("cam-1") == 42 and log.next_track_id("cam-2") == 1
+        one_run(log)
+    with DecisionLog(path) as log:
+        one_run(log)
+        assert log.count()["decision"] == 4 and log.next_track_id("cam-1") == 44
+
+
 def test_uses_wal_and_full_sync(tmp_path):
     path = tmp_path / "decisions.db"
     log = DecisionLog(path)
