@@ -121,7 +121,8 @@ def decide_pass(site_id: str, camera_id: str, pass_id: str, observations: list[T
                 policy: DecisionPolicy | None = None) -> PalletPassDecision:
     """The decision of one pass.
 
-    PRO and DEST: confidence-weighted vote over check-digit-valid reads only. `read_confidence` is the mean
+    PRO: confidence-weighted vote over check-digit-valid reads only; DEST: the same vote over the reads that
+    gave the winning PRO. `reads_agree` is false when valid reads differ in either. `read_confidence` is the mean
     confidence of the reads that gave the winning PRO times the winner's share of the vote, so a disputed
     read is less confident than an unanimous one. Damage: mean per-frame damage score against the policy's
     threshold; `damage_agree` is false when the per-frame flags differ.
@@ -131,8 +132,10 @@ def decide_pass(site_id: str, camera_id: str, pass_id: str, observations: list[T
     policy = policy or DecisionPolicy()
     valid = [o.read for o in observations if o.read is not None and o.read.valid]
     pro, pro_share, distinct_pros = _weighted_winner([(r.pro, r.read_confidence) for r in valid if r.pro])
-    dest, _, distinct_dests = _weighted_winner([(r.valid_dest, r.read_confidence) for r in valid if r.valid_dest])
-    winners = [r.read_confidence for r in valid if r.pro == pro]
+    agreeing = [r for r in valid if r.pro == pro]
+    dest, _, _ = _weighted_winner([(r.valid_dest, r.read_confidence) for r in agreeing if r.valid_dest])
+    distinct_dests = len({r.valid_dest for r in valid if r.valid_dest})
+    winners = [r.read_confidence for r in agreeing]
     read_confidence = (sum(winners) / len(winners)) * pro_share if winners else 0.0
     damage_score = sum(o.damage_score for o in observations) / len(observations)
     flags = {o.damaged for o in observations}

@@ -324,6 +324,13 @@ def test_vote_is_weighted_by_confidence_not_by_count():
     assert d.read_confidence == pytest.approx(0.95 * 0.95 / 1.55)
 
 
+def test_dest_comes_from_the_reads_that_gave_the_winning_pro():
+    obs = [_obs(0, _read(PRO_A, 0.9, dest="MEM")), _obs(1, _read(PRO_B, 0.5, dest="ATL")),
+           _obs(2, _read(PRO_B, 0.5, dest="ATL")), _obs(3, _read(PRO_A, 0.2, dest="DFW"))]
+    d = decide_pass("s", "c", "p", obs)
+    assert (d.pro, d.dest, d.reads_agree) == (PRO_A, "MEM", False)
+
+
 def test_only_check_digit_valid_reads_vote():
     bad = ObservedRead(pro=PRO_A[:-1] + str((int(PRO_A[-1]) + 1) % 10), dest="XXX", read_confidence=0.99,
                        check_digit_ok=True)  # claims ok, but the digit is wrong: does not vote
