@@ -28,15 +28,17 @@ class LocalPipeline:
         return self.client.url
 
 
-def desired_configs(versions: Mapping[str, int] | None = None) -> dict[str, str | None]:
-    rendered = render_repository_configs("cpu", PipelineVersions(dict(versions or {})))
+def desired_configs(versions: Mapping[str, int] | None = None, dynamic_batching: bool = True
+                    ) -> dict[str, str | None]:
+    rendered = render_repository_configs("cpu", PipelineVersions(dict(versions or {})),
+                                         dynamic_batching=dynamic_batching)
     return {**{name: rendered[name] for name in MODELS}, PIPELINE: rendered[PIPELINE]}
 
 
 @contextmanager
 def local_pipeline(triton_url: str | None = None, repository: Path | None = None,
                    versions: Mapping[str, int] | None = None, workdir: Path | None = None,
-                   watchdog: bool = False) -> Iterator[LocalPipeline]:
+                   watchdog: bool = False, dynamic_batching: bool = True) -> Iterator[LocalPipeline]:
     if triton_url:
         client = PipelineClient(triton_url)
         try:
@@ -47,7 +49,8 @@ def local_pipeline(triton_url: str | None = None, repository: Path | None = None
         return
     with tempfile.TemporaryDirectory(prefix="edgecv-triton-", dir=workdir) as tmp:
         repo = prepare_repository(Path(tmp) / "repository", source=Path(repository or REPOSITORY))
-        supervisor = TritonSupervisor(TritonProcess(repo, Path(tmp) / "tritonserver.log"), desired_configs(versions))
+        supervisor = TritonSupervisor(TritonProcess(repo, Path(tmp) / "tritonserver.log"),
+                                      desired_configs(versions, dynamic_batching))
         supervisor.start(watchdog=watchdog)
         client = PipelineClient(supervisor.grpc_url)
         try:

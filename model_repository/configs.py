@@ -150,7 +150,7 @@ def _version_policy(versions: Sequence[int]) -> str:
 
 
 def render_model(name: str, device_class: DeviceClass | str = DeviceClass.CPU, versions: Sequence[int] = (1,),
-                 gpu_platform: GpuPlatform | str = GpuPlatform.ONNXRUNTIME) -> str:
+                 gpu_platform: GpuPlatform | str = GpuPlatform.ONNXRUNTIME, dynamic_batching: bool = True) -> str:
     """config.pbtxt of one model (not the ensemble), serving exactly `versions`."""
     spec = SPECS[name]
     device_class = DeviceClass(device_class)
@@ -165,7 +165,7 @@ def render_model(name: str, device_class: DeviceClass | str = DeviceClass.CPU, v
     out.append(_version_policy(versions))
     out.append(_tensors("input", spec.inputs))
     out.append(_tensors("output", spec.outputs))
-    if spec.max_batch_size > 0:
+    if spec.max_batch_size > 0 and dynamic_batching:
         preferred = ", ".join(str(b) for b in spec.preferred_batch_sizes)
         out.append(f"dynamic_batching {{ preferred_batch_size: [ {preferred} ] "
                    f"max_queue_delay_microseconds: {spec.max_queue_delay_us} }}\n")
@@ -217,12 +217,13 @@ def render_pipeline(versions: PipelineVersions | Mapping[str, int] | None = None
 
 def render_repository_configs(device_class: DeviceClass | str = DeviceClass.CPU,
                               versions: PipelineVersions | None = None,
-                              gpu_platform: GpuPlatform | str = GpuPlatform.ONNXRUNTIME) -> dict[str, str]:
+                              gpu_platform: GpuPlatform | str = GpuPlatform.ONNXRUNTIME,
+                              dynamic_batching: bool = True) -> dict[str, str]:
     """Every model's config.pbtxt, keyed by model name."""
     versions = versions or PipelineVersions()
     configs = {
         name: render_model(name, device_class, [versions.of(name) if name in NETWORKS else DEFAULT_VERSION],
-                           gpu_platform)
+                           gpu_platform, dynamic_batching)
         for name in MODELS
     }
     configs[PIPELINE] = render_pipeline(versions)

@@ -1,0 +1,163 @@
+"""What a site does with each decided frame: track pallets into passes, log each pass as evidence, reconcile the
+door's truck against its manifest, and offer hard negatives to the sampler (frames handed to the capture writer).
+
+This is the ingest's sink (`FrameSink`); every I/O piece is injected and optional, so tests and benchmarks wire
+only what they need.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.annotations import TruckManifest
+from contracts.decisions import PalletPassDecision, ReconciliationReport
+from contracts.predictions import FramePrediction
+from contracts.samples import SampleReason
+from edge_appliance.capture import SampleCapture
+from edge_appliance.decision_log import DecisionLog
+from edge_appliance.ingest import DecidedFrame
+from edge_appliance.reconciliation import reconcile
+from edge_appliance.sampler import HardNegativeSampler
+from edge_appliance.sources import SourceFrame
+from edge_appliance.tracking import FinishedPass, PalletTracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+
+class SiteCounters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    frames: int = 0
+    passes: int = 0
+    frames_offered: int = 0  # handed to the capture writer
+    reads: int = 0
+    valid_reads: int = 0
+    read_confidence_sum: float = 0.0
+    manifest_disagreements: int = 0
+    decisions_logged: int = 0
+    decision_log_errors: int = 0
+    by_camera: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def mean_read_confidence(self) -> float:
+        return self.read_confidence_sum / self.reads if self.reads else 0.0
+
+
+def manifest_disagrees(decision: PalletPassDecision, manifest: TruckManifest) -> bool:
+    """A pass the manifest does not explain: unread, not listed, or listed with another DEST."""
+    if decision.pro is None:
+        return True
+    listed = [p for p in manifest.pallets if p.pro == decision.pro]
+    return not listed or (decision.dest is not None and all(p.dest != decision.dest for p in listed))
+
+
+class SiteDecisions:
+    def __init__(self, site_id: str, *, decision_log: DecisionLog | None = None,
+                 sampler: HardNegativeSampler | None = None, capture: SampleCapture | None = None,
+                 manifests: dict[str, TruckManifest] | None = None, tracker: TrackerConfig | None = None,
+                 frame_history: int = 48, clock: Callable[[], float] = time.time) -> None:
+        self.site_id = site_id
+        self.decision_log = decision_log
+        self.sampler = sampler
+        self.capture = capture
+        self.manifests = dict(manifests or {})
+        self.tracker_config = tracker or TrackerConfig()
+        self.frame_history = frame_history
+        self.clock = clock
+        self.counters = SiteCounters()
+        self.decisions: list[PalletPassDecision] = []
+        self.reports: dict[str, ReconciliationReport] = {}
+        self._trackers: dict[str, PalletTracker] = {}
+        self._history: dict[str, OrderedDict[int, tuple[SourceFrame, FramePrediction]]] = {}
+        self._lock = threading.Lock()  # one decider thread per camera; the sampler is shared
+
+    def _tracker(self, camera_id: str) -> PalletTracker:
+        if camera_id not in self._trackers:
+            # pass ids stay unique across restarts: the log knows the ids used; without one, start at the clock
+            first = (self.decision_log.next_track_id(camera_id) if self.decision_log is not None
+                     else int(self.clock() * 1000))
+            self._trackers[camera_id] = PalletTracker(self.site_id, camera_id, self.tracker_config,
+                                                      first_track_id=first)
+            self._history[camera_id] = OrderedDict()
+        return self._trackers[camera_id]
+
+    # ------------------------------------------------------------------------------------------ FrameSink
+    def on_frame(self, decided: DecidedFrame) -> None:
+        camera, frame, prediction = decided.camera_id, decided.frame, decided.prediction
+        with self._lock:
+            tracker = self._tracker(camera)
+            history = self._history[camera]
+            history[frame.frame_id] = (frame, prediction)
+            while len(history) > self.frame_history:
+                history.popitem(last=False)
+            c = self.counters
+            c.frames += 1
+            c.by_camera[camera] = c.by_camera.get(camera, 0) + 1
+            for label in prediction.labels:
+                c.reads += 1
+                c.valid_reads += label.pro is not None
+                c.read_confidence_sum += label.read_confidence
+            if self.sampler is not None:
+                sampling = self.sampler.on_frame(camera, frame.frame_id, prediction, self.clock())
+                if sampling.capture:
+                    self._offer(camera, frame, prediction, sampling.reasons, sampling.priority, None)
+            step = tracker.update(frame.frame_id, frame.timestamp, prediction)
+            for finished in step.finished:
+                self._on_pass(camera, finished)
+
+    def on_end(self, camera_id: str) -> None:
+        with self._lock:
+            if camera_id not in self._trackers:
+                return
+            for finished in self._trackers[camera_id].flush():
+                self._on_pass(camera_id, finished)
+            manifest = self.manifests.get(camera_id)
+            if manifest is not None:
+                mine = [d for d in self.decisions if d.camera_id == camera_id]
+                report = reconcile(manifest, mine)
+                self.reports[camera_id] = report
+                if self.decision_log is not None:
+                    self._log(self.decision_log.append_report, report)
+
+    # ------------------------------------------------------------------------------------------ passes
+    def _on_pass(self, camera_id: str, finished: FinishedPass) -> None:
+        decision = finished.decision
+        self.decisions.append(decision)
+        self.counters.passes += 1
+        if self.decision_log is not None:
+            self._log(self.decision_log.append_decision, decision)
+        disagreements: list[SampleReason] = []
+        manifest = self.manifests.get(camera_id)
+        if manifest is not None and manifest_disagrees(decision, manifest):
+            disagreements.append(SampleReason.MANIFEST_DISAGREEMENT)
+            self.counters.manifest_disagreements += 1
+        if self.sampler is None:
+            return
+        history = self._history[camera_id]
+        held = [f for f in decision.frame_ids if f in history]
+        sampling = self.sampler.on_pass(decision, self.clock(), disagreements, frame_ids=held)
+        if sampling.capture:
+            for frame_id in sampling.frame_ids:
+                frame, prediction = history[frame_id]
+                self._offer(camera_id, frame, prediction, sampling.reasons, sampling.priority, decision.pass_id)
+
+    def _offer(self, camera_id: str, frame: SourceFrame, prediction: FramePrediction,
+               reasons: list[SampleReason], priority: float, pass_id: str | None) -> None:
+        self.counters.frames_offered += 1
+        if self.capture is not None:
+            self.capture.put_nowait(frame.image, prediction, camera_id=camera_id, frame_id=frame.frame_id,
+                                    reasons=reasons, priority=priority, pass_id=pass_id, captured_at=frame.timestamp)
+
+    def _log(self, append, record) -> None:
+        try:
+            append(record)
+            self.counters.decisions_logged += 1
+        except Exception as exc:  # evidence that cannot be written is an alarm, but inference goes on
+            self.counters.decision_log_errors += 1
+            log.error("decision log: could not append %s: %s", type(record).__name__, exc)
