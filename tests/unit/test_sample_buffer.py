@@ -5,6 +5,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -234,3 +235,61 @@ def test_unopenable_root_is_one_error(tmp_path: Path) -> None:
 def test_cap_must_be_positive() -> None:
     with pytest.raises(ValueError):
         MemorySampleStore(0)
+
+
+class _Killed(BaseException):
+    """The process dying: nothing after it runs, not even cleanup."""
+
+
+class _Killer:
+    """Lets the first k-1 storage calls through; the k-th and every later one 'kill the process'."""
+
+    def __init__(self, k: int, real: dict[str, Any]) -> None:
+        self.k, self.real, self.calls = k, real, 0
+
+    def wrap(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls >= self.k:
+                raise _Killed
+            return self.real[name](*args, **kwargs)
+        return call
+
+
+def test_a_crash_at_any_storage_call_leaves_whole_samples_only(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kill `put` (which also evicts) at its 1st, 2nd, ... storage call; a restart always finds whole samples."""
+    cap = 3 * _size(0)
+    names = ("open", "write", "fsync", "replace", "unlink")
+    real = {name: getattr(os, name) for name in names}
+    k = 1
+    while True:
+        root = tmp_path / f"run{k}"
+        store = _store("disk", root, cap)
+        for n in range(3):
+            store.put(sample(n, 1.0), jpeg(0))
+        killer = _Killer(k, real)
+        for name in names:
+            monkeypatch.setattr(os, name, killer.wrap(name))
+        try:
+            store.put(sample(9, 5.0), jpeg(0))  # evicts the oldest, then writes
+            finished = True
+        except _Killed:
+            finished = False
+        for name in names:
+            monkeypatch.setattr(os, name, real[name])
+        again = DiskSampleStore(root, cap)
+        report = again.open()
+        ids = {e.sample_id for e in again.pending()}
+        files = sorted(p.name for p in (root / "samples").iterdir())
+        assert len(files) == 2 * len(ids) and not [f for f in files if f.endswith(".part")]
+        for sid in ids:
+            loaded = again.load(sid)
+            assert loaded is not None and loaded.frame_jpeg == jpeg(0)
+        assert report.corrupt_removed == 0 and again.total_bytes() <= cap
+        assert ids <= {sample(n).sample_id for n in (0, 1, 2, 9)}
+        if finished:
+            assert ids == {sample(n).sample_id for n in (1, 2, 9)}
+            break
+        k += 1
+    assert k > 5  # the put really went through several storage calls, each one a crash point
