@@ -107,7 +107,10 @@ class OtaAgent:
                 return report
         done = self.journal.done(job_id)
         if done is not None:  # delivered again: say again how it ended
-            return self._report(done)
+            try:
+                return self._report(done)
+            except ChannelError:
+                return None
         try:
             doc = parse_job_document(document)
         except (ValidationError, ValueError) as exc:
