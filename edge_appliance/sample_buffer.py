@@ -339,10 +339,14 @@ class SampleStore(ABC):
         return PutOutcome.WRITE_FAILED
 
     def _save_counters_quietly(self) -> None:
+        """Persist the counters; a failure is logged (once per state change) but not counted twice."""
         try:
             self._save_counters(self._counters)
         except OSError as exc:
-            self._storage_failed(exc, "could not save the buffer counters")
+            state = DiskState.FULL if exc.errno == errno.ENOSPC else DiskState.FAILING
+            if self.disk_state is not state:
+                log.error("sample buffer: could not save the buffer counters: %s", exc)
+            self.disk_state = state
 
     # ------------------------------------------------------------------ private hooks
     @abstractmethod
