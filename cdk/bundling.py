@@ -2,7 +2,7 @@
 
 The asset holds the `lambdas` and `contracts` packages plus `edgecv/kms_signer.py`, copied from the
 repository. With `LambdaDependencies.PIP` it also pip-installs manylinux wheels for the runtime's
-Python (pydantic, cryptography; boto3 ships with the runtime, Powertools comes as AWS's own layer).
+Python (pydantic, cryptography, numpy, pillow; boto3 ships with the runtime, Powertools comes as AWS's own layer).
 The asset hash is computed here over exactly the files copied, so unrelated edits do not re-deploy.
 """
 
@@ -23,7 +23,7 @@ from cdk.config import LambdaDependencies
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("lambdas", "contracts")
 SOURCE_FILES = ("edgecv/__init__.py", "edgecv/kms_signer.py")
-RUNTIME_REQUIREMENTS = ("pydantic==2.14.3", "cryptography==50.0.2")
+RUNTIME_REQUIREMENTS = ("pydantic==2.14.3", "cryptography==50.0.2", "numpy==1.26.4", "pillow==13.0.0")
 _SKIP_PARTS = {"__pycache__", "localcloud"}  # the local cloud (moto, emulators) never ships
 
 

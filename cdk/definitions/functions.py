@@ -9,7 +9,7 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "Deidentify": ("deidentify", "lambdas.deidentify.handler.handler"),
     "AutoLabel": ("autolabel", "lambdas.autolabel.handler.handler"),
     "ReviewGate": ("review-gate", "lambdas.review.handler.gate"),
-    "RequestReview": ("request-review", "lambdas.review.handler.request_review"),
+    "RequestReview": ("request-review", "lambdas.review.handler.request_review_task"),
     "BuildDataset": ("build-dataset", "lambdas.dataset.handler.handler"),
     "StartTraining": ("start-training", "lambdas.training.handler.start"),
     "PollTraining": ("poll-training", "lambdas.training.handler.poll"),

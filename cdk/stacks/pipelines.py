@@ -82,7 +82,8 @@ class Pipelines(Construct):
                 actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:AddTags"],
                 resources=[stack.format_arn(service="sagemaker", resource="training-job", resource_name="edgecv-*")]))
         self.training_role.grant_pass_role(f["start-training"].role)
-        curated.grant_read(f["evaluation-gate"].role, "datasets/*")
+        curated.grant_read(f["evaluation-gate"].role, "golden/*")
+        curated.grant_read_write(f["evaluation-gate"].role, "runs/*")
         artifacts.grant_read(f["evaluation-gate"].role, "training/*")
         artifacts.grant_read_write(f["export"].role, "training/*")
         artifacts.grant_read_write(f["export"].role, "exports/*")
@@ -120,7 +121,8 @@ class Pipelines(Construct):
         self.rollout = self._state_machine("Rollout", "edgecv-rollout", rollout_definition())
         acknowledge_prefix_grants(self, [
             (landing, "samples/*"), (landing, "parked/*"), (curated, "runs/*"), (curated, "samples/*"),
-            (curated, "quarantine/*"), (curated, "reviews/*"), (curated, "datasets/*"), (artifacts, "training/*"),
+            (curated, "quarantine/*"), (curated, "reviews/*"), (curated, "datasets/*"),
+            (curated, "golden/*"), (artifacts, "training/*"),
             (artifacts, "exports/*"), (artifacts, "bundles/*")])
         acknowledge(self, "AwsSolutions-IAM5", "X-Ray PutTraceSegments, CloudWatch GetMetricData/PutMetricData "
                     "(namespace-conditioned) and ECR GetAuthorizationToken have no resource-level permissions",

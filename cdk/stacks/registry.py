@@ -6,10 +6,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk.config import CloudConfig
-
-
-def package_group_name(model_line: str) -> str:
-    return f"edgecv-{model_line.replace('_', '-')}"
+from lambdas.common.registry import package_group_name
 
 
 class Registry(Construct):

@@ -8,6 +8,7 @@ DIM_MODEL_VERSION = "ModelVersion"
 DIM_SITE = "SiteId"
 
 LATENCY_MS = "FrameLatencyMs"            # frame-to-decision latency, one value per frame (p95/p99 statistics)
+LATENCY_P99_MS = "FrameLatencyP99Ms"     # each device's p99 over its reporting interval (what the ring gate reads)
 FPS = "FramesPerSecond"
 DROPPED_FRAMES = "DroppedFrames"
 CONFIDENCE = "DetectionConfidence"       # mean detection confidence per reporting interval

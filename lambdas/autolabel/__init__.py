@@ -1,0 +1,1 @@
+"""The autolabel step of the training pipeline."""

@@ -1,0 +1,221 @@
+"""The state that flows through the two state machines, one pydantic model per step result.
+
+Each Lambda receives the whole state and returns only its own step's result (the state machine puts it
+at the step's ResultPath). Lists of samples travel through S3 (`runs/{run_id}/...`), never the state.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.bundles import DeviceClass
+
+RUN_ID = r"^[A-Za-z0-9-]{1,48}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PipelineConfig(_Model):
+    poll_seconds: int = Field(default=60, ge=1, le=3600, title="Wait between training-job polls")
+    auto_approve_confidence: float = Field(default=0.8, ge=0.0, le=1.0,
+                                           title="labels at or above this (weakest) confidence skip human review")
+    min_samples: int = Field(default=1, ge=1, title="fewer approved samples than this: nothing to train on")
+    entry_point: str = Field(default="train_damage", pattern=r"^train_[a-z_]+$", title="training.<module>")
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    max_runtime_seconds: int = Field(default=4 * 3600, ge=60)
+    golden_prefix: str = Field(default="golden/", title="curated-bucket prefix of the golden edgecv-annotations set")
+    max_regression: float = Field(default=0.0, ge=0.0, le=1.0,
+                                  title="how far a gated metric may fall below production's")
+    device_class: DeviceClass = DeviceClass.CPU
+    approval_status: str = Field(default="PendingManualApproval",
+                                 pattern=r"^(Approved|PendingManualApproval)$")
+    code_commit: str | None = Field(default=None, max_length=64)
+
+
+class IngestResult(_Model):
+    manifest_key: str
+    accepted: int = Field(ge=0)
+    parked: int = Field(ge=0)
+    skipped: int = Field(ge=0, title="already curated by an earlier run")
+
+
+class DeidResult(_Model):
+    manifest_key: str
+    curated: int = Field(ge=0)
+    quarantined: int = Field(ge=0)
+
+
+class LabelResult(_Model):
+    manifest_key: str
+    labeled: int = Field(ge=0)
+    min_confidence: float = Field(ge=0.0, le=1.0)
+    mean_confidence: float = Field(ge=0.0, le=1.0)
+
+
+class ReviewDecision(StrEnum):
+    APPROVED = "approved"
+    NEEDS_REVIEW = "needs_review"
+    REJECTED = "rejected"
+
+
+class ReviewResult(_Model):
+    decision: ReviewDecision
+    reason: str = ""
+    reviewer: str | None = None
+
+
+class DatasetResult(_Model):
+    prefix: str = Field(title="curated-bucket prefix holding annotations.json and images/")
+    frames: int = Field(ge=0)
+    sha256: str
+
+
+class TrainingStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+class TrainingResult(_Model):
+    job_name: str
+    status: TrainingStatus
+    model_artifact: str | None = Field(default=None, title="s3://.../model.tar.gz once Completed")
+    failure_reason: str | None = None
+    polls: int = Field(default=0, ge=0)
+
+
+class GateVerdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+
+
+class EvaluationResult(_Model):
+    verdict: GateVerdict
+    failures: list[str] = Field(default_factory=list)
+    candidate_version: int = Field(ge=1)
+    production_version: int | None = None
+    report_key: str
+    metrics: dict[str, float] = Field(default_factory=dict, title="the gated metrics, flattened")
+
+
+class ExportResult(_Model):
+    prefix: str = Field(title="artifacts-bucket prefix holding <model>/<version>/...")
+    model_name: str
+    version: int = Field(ge=1)
+    files: int = Field(ge=1)
+
+
+class Release(_Model):
+    """A signed bundle in the artifacts bucket."""
+
+    bucket: str
+    key: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1)
+    model_name: str
+    version: int = Field(ge=1)
+    device_class: DeviceClass
+    signer_key_id: str
+    rollback: bool = False
+
+
+class RegistrationResult(_Model):
+    model_package_arn: str
+    approval_status: str
+    version: int
+
+
+class TrainingState(_Model):
+    run_id: str = Field(pattern=RUN_ID)
+    model_name: str = Field(default="damage_classifier", pattern=r"^[a-z_]{1,64}$")
+    config: PipelineConfig = Field(default_factory=PipelineConfig)
+    ingest: IngestResult | None = None
+    deid: DeidResult | None = None
+    labels: LabelResult | None = None
+    review: ReviewResult | None = None
+    dataset: DatasetResult | None = None
+    training: TrainingResult | None = None
+    evaluation: EvaluationResult | None = None
+    export: ExportResult | None = None
+    bundle: Release | None = None
+    registration: RegistrationResult | None = None
+
+
+class ReviewRequest(_Model):
+    """The HumanReview task's payload (waitForTaskToken)."""
+
+    task_token: str = Field(min_length=1)
+    run_id: str = Field(pattern=RUN_ID)
+    labels: LabelResult
+
+
+# ---- rollout -----------------------------------------------------------------------------------------
+
+class GateThresholds(_Model):
+    max_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0, title="failed+rejected / finished executions")
+    max_confidence_drop: float = Field(default=0.10, ge=0.0, le=1.0, title="relative to the previous version")
+    max_decision_rate_drop: float = Field(default=0.30, ge=0.0, le=1.0, title="relative to the previous version")
+    max_latency_ratio: float = Field(default=1.5, ge=1.0, title="p99 latency vs the previous version")
+    max_latency_ms: float = Field(default=250.0, gt=0.0, title="absolute p99 ceiling")
+    min_completion: float = Field(default=1.0, ge=0.0, le=1.0, title="share of devices that must have finished")
+
+
+class RolloutConfig(_Model):
+    bake_seconds: int = Field(default=900, ge=1, le=86_400)
+    max_bakes: int = Field(default=4, ge=1, le=100, title="waits for a ring to finish before halting")
+    thresholds: GateThresholds = Field(default_factory=GateThresholds)
+    max_per_minute: int = Field(default=50, ge=1, le=1000, title="IoT job rollout rate")
+    job_timeout_minutes: int = Field(default=60, ge=1, le=10_080)
+
+
+class RingVerdict(StrEnum):
+    CONTINUE = "continue"
+    WAIT = "wait"
+    HALT = "halt"
+
+
+class RolloutProgress(_Model):
+    ring_index: int = Field(ge=0, title="the ring being rolled out (after continue: the next one)")
+    verdict: RingVerdict = RingVerdict.CONTINUE
+    done: bool = False
+    bakes: int = Field(default=0, ge=0)
+    reasons: list[str] = Field(default_factory=list)
+    reached: int = Field(default=0, ge=0, title="how many rings received the release")
+
+
+class RingJob(_Model):
+    job_id: str
+    ring: str
+    ring_index: int = Field(ge=0)
+    target_arn: str
+
+
+class RollbackResult(_Model):
+    jobs: list[RingJob]
+    cancelled: list[str]
+
+
+class IncidentResult(_Model):
+    event_id: str
+    detail_type: str
+
+
+class RolloutState(_Model):
+    rollout_id: str = Field(pattern=RUN_ID)
+    release: Release
+    previous: Release | None = None
+    rings: list[str] = Field(min_length=1, max_length=8, title="IoT thing group names, canary first")
+    config: RolloutConfig = Field(default_factory=RolloutConfig)
+    progress: RolloutProgress | None = None
+    ring: RingJob | None = None
+    rollback_bundle: Release | None = None
+    rollback: RollbackResult | None = None
+    incident: IncidentResult | None = None
+    error: dict[str, Any] | None = Field(default=None, title="a caught step error (Error, Cause)")

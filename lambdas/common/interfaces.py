@@ -1,0 +1,64 @@
+"""The seams between a step's logic and what does the heavy or remote work.
+
+Each has an AWS implementation next to the step that uses it and, where AWS (or moto) has nothing
+to offer locally, a clearly named emulator in `lambdas.localcloud`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from contracts.annotations import AnnotatedFrame
+from contracts.jobs import JobStatusReport
+from contracts.samples import HardNegativeSample
+from lambdas.common.events import TrainingResult
+
+
+@dataclass(frozen=True)
+class Labeled:
+    frame: AnnotatedFrame
+    confidence: float  # the weakest box's confidence: what the review gate compares
+
+
+class Labeler(Protocol):
+    """The teacher: labels one de-identified frame (JPEG bytes) of a sample."""
+
+    def label(self, image: bytes, sample: HardNegativeSample, image_name: str) -> Labeled: ...
+
+
+class PersonCheck(Protocol):
+    """Counts people in the frame that are NOT blurred (0 means the frame is de-identified)."""
+
+    def unblurred_people(self, image: bytes, sample: HardNegativeSample) -> int: ...
+
+
+@dataclass(frozen=True)
+class TrainingJobSpec:
+    job_name: str
+    entry_point: str               # training.<module>, e.g. train_damage
+    train_s3_uri: str              # an edgecv-annotations/1 set (annotations.json + images/)
+    output_s3_uri: str             # SageMaker writes <output>/<job>/output/model.tar.gz
+    hyperparameters: dict[str, str]
+    max_runtime_seconds: int
+
+
+class TrainingBackend(Protocol):
+    def start(self, spec: TrainingJobSpec) -> None: ...
+
+    def describe(self, job_name: str) -> TrainingResult: ...
+
+
+class Evaluator(Protocol):
+    """Runs a candidate model over an edgecv-annotations/1 set; returns the edgecv-eval/1 report."""
+
+    def evaluate(self, model_dir: Path, dataset_dir: Path) -> dict: ...
+
+
+class JobExecutions(Protocol):
+    """What the devices of a job reported (IoT Jobs executions; emulated locally)."""
+
+    def reports(self, job_id: str) -> list[JobStatusReport]: ...
+
+    def targeted(self, job_id: str) -> int: ...

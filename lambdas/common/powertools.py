@@ -1,0 +1,45 @@
+"""Powertools for every handler: structured logs, EMF metrics, X-Ray tracing (disabled locally by env)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from pydantic import BaseModel, ValidationError
+
+from lambdas.common.errors import BadEventError
+
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "edgecv/cloud")
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], event: Any) -> M:
+    """Parse an event; a malformed one becomes one clear `BadEventError` line (the execution records it)."""
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        raise BadEventError(f"{model.__name__}: {where}: {first['msg']}") from exc
+
+
+def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Logger context, tracing and metrics flush around a handler; results are JSON-ready dicts."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    @wraps(fn)
+    def wrapped(event: Any, context: Any) -> Any:
+        result = fn(event, context)
+        return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+
+    return wrapped

@@ -1,0 +1,55 @@
+"""Small S3 helpers (JSON objects, existence, listing) that raise the cloud plane's own errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.common.errors import ArtifactMissingError
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+def is_missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in _MISSING
+
+
+def get_bytes(s3: Any, bucket: str, key: str) -> bytes:
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if is_missing(exc):
+            raise ArtifactMissingError(f"s3://{bucket}/{key} does not exist") from exc
+        raise
+
+
+def get_json(s3: Any, bucket: str, key: str) -> Any:
+    data = get_bytes(s3, bucket, key)
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactMissingError(f"s3://{bucket}/{key} is not JSON: {exc}") from exc
+
+
+def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(value, sort_keys=True).encode(),
+                  ContentType="application/json")
+
+
+def exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if is_missing(exc):
+            return False
+        raise
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield item["Key"]

@@ -1,0 +1,1 @@
+"""The dataset step of the training pipeline."""

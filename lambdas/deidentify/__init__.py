@@ -1,0 +1,1 @@
+"""The deidentify step of the training pipeline."""

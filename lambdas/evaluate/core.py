@@ -1,0 +1,83 @@
+"""Evaluate the trained candidate on the golden set and apply the gate.
+
+The golden set (`edgecv-annotations/1` under the configured curated prefix) and the training output
+(`model.tar.gz`) are fetched to a scratch folder; the injected `Evaluator` runs the candidate through
+the same ensemble the edge serves and returns `edgecv-eval/1`. The report is kept under `runs/`.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lambdas.common.deps import Deps
+from lambdas.common.errors import ArtifactMissingError, EvaluationError
+from lambdas.common.events import EvaluationResult, TrainingState
+from lambdas.common.layout import run_key
+from lambdas.common.registry import packages, production
+from lambdas.common.s3io import list_keys, put_json
+from lambdas.evaluate.gate import judge
+
+BASE_VERSION = 1  # the seed models shipped in model_repository/ are version 1
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ArtifactMissingError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def download_prefix(s3: Any, bucket: str, prefix: str, dest: Path) -> int:
+    count = 0
+    for key in list_keys(s3, bucket, prefix):
+        rel = key[len(prefix):].lstrip("/")
+        if not rel or ".." in Path(rel).parts:
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        count += 1
+    return count
+
+
+def fetch_model(s3: Any, uri: str, dest: Path) -> Path:
+    bucket, key = split_s3_uri(uri)
+    archive = dest.parent / "model.tar.gz"
+    s3.download_file(bucket, key, str(archive))
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def evaluate(state: TrainingState, deps: Deps) -> EvaluationResult:
+    if state.training is None or not state.training.model_artifact:
+        raise EvaluationError("the state has no completed training job")
+    s3, sm, st = deps.aws("s3"), deps.aws("sagemaker"), deps.settings
+    evaluator = deps.need("evaluator")
+    with tempfile.TemporaryDirectory(prefix="edgecv-eval-") as tmp:
+        golden = Path(tmp) / "golden"
+        if not download_prefix(s3, st.curated_bucket, state.config.golden_prefix, golden):
+            raise ArtifactMissingError(f"no golden set under s3://{st.curated_bucket}/{state.config.golden_prefix}")
+        model_dir = fetch_model(s3, state.training.model_artifact, Path(tmp) / "model")
+        try:
+            report = evaluator.evaluate(model_dir, golden)
+        except (OSError, ValueError) as exc:
+            raise EvaluationError(f"evaluation failed: {exc}") from exc
+    versions = packages(sm, state.model_name)
+    prod = production(versions)
+    try:
+        verdict, failures, metrics = judge(report, prod.metrics if prod else None, state.config.max_regression)
+    except (KeyError, TypeError) as exc:
+        raise EvaluationError(f"the evaluation report lacks a gated metric: {exc}") from exc
+    candidate = max([BASE_VERSION, *(p.version for p in versions)]) + 1
+    report_key = run_key(state.run_id, "eval")
+    put_json(s3, st.curated_bucket, report_key, {"report": report, "failures": failures})
+    return EvaluationResult(verdict=verdict, failures=failures, candidate_version=candidate,
+                            production_version=prod.version if prod else None, report_key=report_key,
+                            metrics=metrics)
+
+

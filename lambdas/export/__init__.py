@@ -1,0 +1,1 @@
+"""The export step of the training pipeline."""

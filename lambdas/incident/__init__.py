@@ -1,0 +1,1 @@
+"""Incident events to EventBridge."""

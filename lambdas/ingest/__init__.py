@@ -1,0 +1,1 @@
+"""The ingest step of the training pipeline."""

@@ -1,0 +1,1 @@
+"""The register step of the training pipeline."""

@@ -1,0 +1,1 @@
+"""The review step of the training pipeline."""

@@ -1,0 +1,1 @@
+"""The ringed rollout: IoT jobs per ring, the ring gate, rollback."""
