@@ -110,3 +110,70 @@ class FakeWeb:
 def dump(doc: JobDocument) -> str:
     return json.dumps(doc.model_dump(mode="json"))
 
+
+
+class FakeGreengrassIpc:
+    """A `GreengrassCoreIPCClientV2` stand-in built on the SDK's real model types, wired to a jobs emulator core.
+
+    Publishes go to the core; its replies (and notify-next, polled on a thread) reach the subscribers
+    on another thread, as the nucleus would deliver them.
+    """
+
+    def __init__(self, core, poll_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+        import queue
+        import threading
+
+        self.core = core
+        self.published: list[tuple[str, bytes]] = []
+        self._subs: list[tuple[str, object]] = []
+        self._outbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._stop = threading.Event()
+        self._poll_s = poll_s
+        self._thread = threading.Thread(target=self._deliver, daemon=True)
+        self._thread.start()
+
+    def publish_to_iot_core(self, *, topic_name: str, qos: str, payload: bytes, **_: object):  # type: ignore[no-untyped-def]
+        from awsiot.greengrasscoreipc.model import QOS, PublishToIoTCoreResponse
+
+        assert qos in (QOS.AT_MOST_ONCE, QOS.AT_LEAST_ONCE)
+        self.published.append((topic_name, payload))
+        for reply in self.core.handle(topic_name, payload):
+            self._outbox.put(reply)
+        return PublishToIoTCoreResponse()
+
+    def subscribe_to_iot_core(self, *, topic_name: str, qos: str, on_stream_event, **_: object):  # type: ignore[no-untyped-def]
+        from awsiot.greengrasscoreipc.model import QOS, SubscribeToIoTCoreResponse
+
+        assert qos in (QOS.AT_MOST_ONCE, QOS.AT_LEAST_ONCE)
+        entry = (topic_name, on_stream_event)
+        self._subs.append(entry)
+        subs = self._subs
+
+        class Operation:
+            def close(self) -> None:
+                if entry in subs:
+                    subs.remove(entry)
+
+        return SubscribeToIoTCoreResponse(), Operation()
+
+    def _deliver(self) -> None:
+        import queue
+
+        from awsiot.greengrasscoreipc.model import IoTCoreMessage, MQTTMessage
+
+        from edge_appliance.ota.channel import topic_matches
+
+        while not self._stop.is_set():
+            try:
+                messages = [self._outbox.get(timeout=self._poll_s)]
+            except queue.Empty:
+                messages = []
+            messages += self.core.notifications()
+            for topic, payload in messages:
+                for topic_filter, callback in list(self._subs):
+                    if topic_matches(topic_filter, topic):
+                        callback(IoTCoreMessage(message=MQTTMessage(topic_name=topic, payload=payload)))  # type: ignore[operator]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
