@@ -76,6 +76,7 @@ class UploadCounters(BaseModel):
     unreadable: int = 0
     link_down: int = 0  # attempts that found the link down
     refused: int = 0  # attempts the bucket refused
+    unexpected_errors: int = 0  # drain passes that ended in an unexpected error (a bug): see the log
     passes: int = 0
 
 
@@ -257,7 +258,15 @@ class Uploader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            delay = self.step()
+            try:
+                delay = self.step()
+            except Exception as exc:  # a bug must not end the drain for good: logged, counted, backed off
+                log.exception("uploader: unexpected error in a drain pass: %s", exc)
+                with self._lock:
+                    self._counters.unexpected_errors += 1
+                self.consecutive_failures += 1
+                delay = backoff_delay(self.consecutive_failures, self.config.backoff_base_s,
+                                      self.config.backoff_max_s, self._rng)
             if delay > 0 and not self._stop.is_set():
                 self._sleep(delay)
 

@@ -216,3 +216,23 @@ def test_client_factory_does_not_retry_on_its_own() -> None:
     client = make_s3_client("http://127.0.0.1:9", aws_access_key_id="x", aws_secret_access_key="y")
     assert client.meta.config.retries["total_max_attempts"] == 1
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_thread_survives_an_unexpected_error() -> None:
+    store, _ = _filled(2)
+    s3 = FakeS3()
+    s3.fail = RuntimeError("bug in a client plugin")
+    slept: list[float] = []
+    up = Uploader(store, s3, CONFIG, sleep=slept.append, rng=random.Random(0))
+    up.start()
+    deadline = time.monotonic() + 30
+    while up.counters().unexpected_errors < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    s3.fail = None
+    while len(store) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    up.stop()
+    assert up.counters().unexpected_errors >= 3 and len(store) == 0
+    for n, d in enumerate(slept[:3], start=1):  # it backed off, it did not spin
+        step = CONFIG.backoff_base_s * 2 ** (n - 1)
+        assert step / 2 <= d <= step
