@@ -1,9 +1,9 @@
 """People blurring: every person box of a frame is made unrecognisable before the frame is ever written to disk.
 
-Each box is grown by a margin (a detector box can clip a head or an elbow), pixelated into a few coarse cells
-(a face inside a person box covers at most one or two cells) and then Gaussian-blurred so that no cell edge
-survives. A box that cannot be trusted (not finite) fails closed: the whole frame is blurred.
-numpy + Pillow only.
+Each box is grown by a margin (a detector box can clip a head or an elbow), averaged into a few coarse cells
+(a face inside a person box covers at most one or two cells), blurred across cells and scaled back up smoothly,
+so that neither the face nor a cell edge survives. A box that cannot be trusted (not finite) fails closed:
+the whole frame is blurred. numpy + Pillow only.
 """
 
 from __future__ import annotations
@@ -47,12 +47,17 @@ def _region(box: Sequence[float], width: int, height: int, config: BlurConfig) -
 
 
 def _obscure(region: Image.Image, config: BlurConfig) -> Image.Image:
+    """Average into a few cells, blur across the cells, scale back up smoothly.
+
+    Blurring at cell resolution is the same as a Gaussian of `blur_radius_per_cell` cells at full resolution
+    and costs next to nothing; whatever detail was finer than a cell is gone before the upscale.
+    """
     w, h = region.size
     cell = max(1.0, max(w, h) / config.cells)
     small = region.resize((max(1, round(w / cell)), max(1, round(h / cell))), Image.BOX)
-    coarse = small.resize((w, h), Image.NEAREST)
-    radius = cell * config.blur_radius_per_cell
-    return coarse.filter(ImageFilter.GaussianBlur(radius)) if radius > 0 else coarse
+    if config.blur_radius_per_cell > 0:
+        small = small.filter(ImageFilter.GaussianBlur(config.blur_radius_per_cell))
+    return small.resize((w, h), Image.BILINEAR)
 
 
 def blur_boxes(frame: Frame, boxes: Iterable[Sequence[float]], config: BlurConfig = DEFAULT_BLUR) -> int:
