@@ -17,6 +17,7 @@ cloud side. That reaches into moto's models (private API; moto is pinned).
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -31,6 +32,7 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "REMOVED", 
 ALLOWED_UPDATES = {"QUEUED": {"IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED"},
                    "IN_PROGRESS": {"IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED"}}
 Message = tuple[str, bytes]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -285,16 +287,24 @@ class MqttJobsEmulator:
     def _serve(self) -> None:
         next_poll = 0.0
         while not self._stop.is_set():
-            try:
-                topic, payload = self._inbox.get(timeout=self.poll_s)
-                replies = self.core.handle(topic, payload)
-            except queue.Empty:
-                replies = []
-            if time.monotonic() >= next_poll:
-                replies += self.core.notifications()
+            poll_due = time.monotonic() >= next_poll
+            if poll_due:
                 next_poll = time.monotonic() + self.poll_s
-            for reply_topic, body in replies:
-                publish(self._client, reply_topic, body)  # type: ignore[arg-type]
+            try:
+                self._step(poll_due)
+            except Exception:  # one failed request (store unreachable, broker hiccup) must not end the emulator
+                log.exception("jobs emulator: request failed")
+
+    def _step(self, poll_due: bool) -> None:
+        try:
+            topic, payload = self._inbox.get(timeout=self.poll_s)
+            replies = self.core.handle(topic, payload)
+        except queue.Empty:
+            replies = []
+        if poll_due:
+            replies += self.core.notifications()
+        for reply_topic, body in replies:
+            publish(self._client, reply_topic, body)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         self._stop.set()

@@ -60,5 +60,7 @@ class MqttJobChannel:
             raise ChannelError(f"{what}: no reply within {self.timeout_s:g} s") from exc
 
     def close(self) -> None:
-        self._stream.close()
+        """Drop the stream and the request-response client (the CRT releases them when unreferenced);
+        the MQTT client belongs to the caller."""
+        self._stream = None
         self.jobs = None  # type: ignore[assignment]
