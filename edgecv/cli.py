@@ -117,6 +117,33 @@ def train(
     raise typer.Exit(make_all(argv))
 
 
+@bench_app.command("edge")
+def bench_edge_command(
+    streams: Annotated[int, typer.Option(min=1, max=16, help="synthetic camera streams sharing one Triton")] = 1,
+    fps: Annotated[float | None, typer.Option(min=1, max=120, help="pace each stream (default: unpaced)")] = None,
+    seconds: Annotated[float, typer.Option(min=2, max=3600)] = 20.0,
+    out_file: Annotated[Path | None, typer.Option("--out")] = None,
+    triton: Annotated[str | None, typer.Option("--triton", help="a running Triton (default: start one)")] = None,
+    dynamic_batching: Annotated[bool, typer.Option(help="Triton dynamic batching on the networks")] = True,
+) -> None:
+    """Ingest -> Triton -> decisions for N streams, against in-process ONNX Runtime in the same run."""
+    from edgecv.bench_edge import bench_edge
+    from training.evaluation import write_json_atomic
+
+    err.print(f"bench edge: {streams} stream(s), fps {fps or 'unpaced'}, {seconds:.0f} s "
+              f"(+ the same time for the ONNX Runtime baseline)")
+    try:
+        result = bench_edge(streams=streams, fps=fps, seconds=seconds, triton_url=triton,
+                            dynamic_batching=dynamic_batching,
+                            on_tick=lambda stage, s: err.print(f"  {stage}: {s:.0f}/{seconds:.0f} s")
+                            if int(s * 2) % 10 == 0 else None)
+    except (EdgecvError, FileNotFoundError) as exc:
+        fail(str(exc))
+    if out_file:
+        write_json_atomic(out_file, result)
+    print(json.dumps(result, indent=2))
+
+
 @bench_app.command("models")
 def bench_models(
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
