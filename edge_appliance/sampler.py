@@ -5,13 +5,15 @@ A pure policy: no I/O, the time is passed in, the randomness is an injected `ran
 (`SampleReason`s) and how informative the capture is (`priority`: higher is kept longer by the disk buffer).
 
 Selectivity (the product target is >= 95% of wrong decisions captured at <= 0.5% of frames uploaded):
+- the budget is a share of each camera's frames (a token bucket refilled per frame seen: `budget_share`,
+  0.45% by default, plus `budget_burst`), so the upload rate holds at any frame rate, paced or not;
 - pass-level evidence (manifest or between-frame disagreement, an unread or barely read label, an uncertain
-  damage score) is what predicts a wrong decision, so passes get their own, larger budget and pick their most
-  informative frames from what `on_frame` saw of them;
-- frame-level triggers (a low-confidence read, a check-digit failure, a weak detection) have a cooldown per
-  camera and reason, and a small budget of their own;
-- both budgets are token buckets per camera, so one stuck camera cannot flood the buffer.
-At the defaults a camera yields at most 4 samples a minute in steady state (0.44% of frames at 15 fps).
+  damage score) is what predicts a wrong decision: a flagged pass may spend the whole budget and keeps its
+  most informative frames (from what `on_frame` saw of them);
+- frame-level triggers (a low-confidence read, a check-digit failure, a weak detection, the random baseline)
+  only spend tokens above `frame_reserve`, which stays for passes, and have a cooldown per camera and reason;
+- a time-based cap per camera (`max_per_minute`) bounds a flood whatever the frame rate, so one stuck or
+  racing camera cannot fill the buffer.
 """
 
 from __future__ import annotations
@@ -56,10 +58,11 @@ class SamplerConfig(BaseModel):
     frames_per_pass: int = Field(default=1, ge=1, le=8, title="Frames kept from one flagged pass")
     frame_cooldown_s: float = Field(
         default=30.0, ge=0.0, le=3600.0, title="Seconds before the same frame-level reason fires again per camera")
-    frame_per_minute: float = Field(default=1.0, gt=0.0, le=600.0, title="Frame-level samples per camera per minute")
-    frame_burst: int = Field(default=2, ge=1, le=100, title="Frame-level samples a camera may take at once")
-    pass_per_minute: float = Field(default=3.0, gt=0.0, le=600.0, title="Pass-level samples per camera per minute")
-    pass_burst: int = Field(default=6, ge=1, le=100, title="Pass-level samples a camera may take at once")
+    budget_share: float = Field(default=0.0045, gt=0.0, le=0.1, title="Share of a camera's frames that may be kept")
+    budget_burst: int = Field(default=8, ge=1, le=1000, title="Samples a camera may take at once from its budget")
+    frame_reserve: int = Field(
+        default=4, ge=0, le=1000, title="Budget tokens frame-level samples must leave for pass-level ones")
+    max_per_minute: float = Field(default=20.0, gt=0.0, le=6000.0, title="Hard cap of samples per camera per minute")
     history_frames: int = Field(default=1024, ge=16, le=100_000, title="Frames remembered per camera for on_pass")
     weights: dict[SampleReason, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS), title="Priority of each reason (higher = kept longer)")
@@ -120,11 +123,14 @@ class TokenBucket:
         if self.tokens < 0:
             self.tokens = self.capacity
 
-    def take(self, now: float, n: int = 1) -> bool:
+    def refill(self, now: float) -> float:
         if self.last is not None and now > self.last:
             self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.per_second)
         self.last = now if self.last is None else max(self.last, now)
-        if self.tokens >= n:
+        return self.tokens
+
+    def take(self, now: float, n: int = 1) -> bool:
+        if self.refill(now) >= n:
             self.tokens -= n
             return True
         return False
@@ -139,8 +145,9 @@ class _FrameMemo:
 
 @dataclass
 class _CameraState:
-    frame_bucket: TokenBucket
-    pass_bucket: TokenBucket
+    budget: TokenBucket  # refilled per frame seen (its clock is the frame count)
+    flood: TokenBucket  # refilled per second
+    frames: int = 0
     last_fired: dict[SampleReason, float] = field(default_factory=dict)
     history: OrderedDict[int, _FrameMemo] = field(default_factory=OrderedDict)
 
@@ -192,11 +199,20 @@ class HardNegativeSampler:
         if state is None:
             c = self.config
             state = _CameraState(
-                frame_bucket=TokenBucket(c.frame_burst, c.frame_per_minute / 60.0),
-                pass_bucket=TokenBucket(c.pass_burst, c.pass_per_minute / 60.0),
+                budget=TokenBucket(c.budget_burst, c.budget_share),
+                flood=TokenBucket(c.max_per_minute, c.max_per_minute / 60.0),
             )
             self._cameras[camera_id] = state
         return state
+
+    @staticmethod
+    def _spend(state: _CameraState, now: float, n: int, reserve: int) -> bool:
+        """Take n tokens from both the frame-share budget (keeping `reserve`) and the flood cap, or none."""
+        if state.budget.refill(state.frames) >= n + reserve and state.flood.refill(now) >= n:
+            state.budget.tokens -= n
+            state.flood.tokens -= n
+            return True
+        return False
 
     def _count(self, verdict: Verdict, reasons: Sequence[SampleReason], frames: int) -> None:
         c = self.counters
@@ -211,6 +227,7 @@ class HardNegativeSampler:
         config = self.config
         state = self._camera(camera_id)
         self.counters.frames_seen += 1
+        state.frames += 1
         reasons = frame_reasons(prediction, config)
         memo = _FrameMemo(interest=config.priority(reasons), reasons=frozenset(reasons))
         state.history[frame_id] = memo
@@ -226,7 +243,7 @@ class HardNegativeSampler:
             verdict = Verdict.NOTHING
         elif not fresh:
             verdict = Verdict.COOLDOWN
-        elif not state.frame_bucket.take(now):
+        elif not self._spend(state, now, 1, config.frame_reserve):
             verdict = Verdict.RATE_LIMITED
         else:
             verdict = Verdict.CAPTURE
@@ -269,8 +286,11 @@ class HardNegativeSampler:
             position = {f: i for i, f in enumerate(candidates)}
             ranked = sorted(open_frames, key=lambda f: (
                 -(state.history[f].interest if f in state.history else 0.0), abs(position[f] - middle), position[f]))
-            chosen = sorted(ranked[:config.frames_per_pass], key=position.__getitem__)
-            if state.pass_bucket.take(now, len(chosen)):
+            picked = ranked[:config.frames_per_pass]
+            while picked and not self._spend(state, now, len(picked), 0):
+                picked.pop()  # short of budget: drop the least informative frame and try again
+            chosen = sorted(picked, key=position.__getitem__)
+            if chosen:
                 verdict = Verdict.CAPTURE
                 for f in chosen:
                     if f in state.history:

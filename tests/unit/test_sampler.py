@@ -101,13 +101,14 @@ def test_stuck_camera_is_rate_limited() -> None:
     bad = FramePrediction(labels=[_label(conf=0.1, ok=False)])
     fps, seconds = 15, 3600
     captured = sum(s.on_frame("cam1", i, bad, now=i / fps).capture for i in range(fps * seconds))
-    assert captured <= config.frame_burst + config.frame_per_minute * seconds / 60
-    assert captured >= config.frame_per_minute * seconds / 60 - 1
+    frames = fps * seconds
+    assert captured <= config.budget_burst - config.frame_reserve + config.budget_share * frames
+    assert captured >= config.budget_share * frames - 1
     assert s.counters.by_verdict["rate_limited"] == fps * seconds - captured
 
 
 def test_random_baseline_rate_follows_the_injected_rng() -> None:
-    config = SamplerConfig(random_rate=0.01, frame_per_minute=600, frame_burst=100)
+    config = SamplerConfig(random_rate=0.01, budget_share=0.1, budget_burst=1000, frame_reserve=0, max_per_minute=6000)
     s = HardNegativeSampler(config, random.Random(42))
     n = 20_000
     got = [s.on_frame("cam1", i, _clean(), now=float(i)) for i in range(n)]
@@ -120,10 +121,9 @@ def test_random_baseline_rate_follows_the_injected_rng() -> None:
 
 
 def test_on_pass_keeps_the_most_informative_frames() -> None:
-    config = SamplerConfig(random_rate=0.0, frames_per_pass=2, frame_burst=1, frame_per_minute=0.001)
+    config = SamplerConfig(random_rate=0.0, frames_per_pass=2, frame_reserve=8)  # no frame-level captures
     s = HardNegativeSampler(config, random.Random(0))
     frames = list(range(10, 20))
-    s.on_frame("cam1", 5, FramePrediction(pallets=[_pallet(0.3)]), now=0.0)  # spends the frame budget
     for f in frames:
         pred = _clean()
         if f == 13:
@@ -161,19 +161,50 @@ def test_on_pass_does_not_ask_twice_for_a_frame_kept_at_frame_level() -> None:
     assert out.verdict is Verdict.ALREADY_CAPTURED and out.frame_ids == []
 
 
-def test_pass_budget_per_camera() -> None:
-    config = SamplerConfig(random_rate=0.0, pass_burst=2, pass_per_minute=1.0)
+def test_budget_is_a_share_of_the_camera_s_frames() -> None:
+    config = SamplerConfig(random_rate=0.0, budget_burst=2, budget_share=0.01)
     s = HardNegativeSampler(config, random.Random(0))
     verdicts = [s.on_pass(_decision([i], reads_agree=False), now=0.0).verdict for i in range(4)]
     assert verdicts == [Verdict.CAPTURE, Verdict.CAPTURE, Verdict.RATE_LIMITED, Verdict.RATE_LIMITED]
-    assert s.on_pass(_decision([9], reads_agree=False), now=60.0).capture
+    assert not s.on_pass(_decision([9], reads_agree=False), now=3600.0).capture  # time alone refills nothing
+    for f in range(100, 199):
+        s.on_frame("cam1", f, _clean(), now=3600.0)
+    assert not s.on_pass(_decision([9], reads_agree=False), now=3600.0).capture
+    s.on_frame("cam1", 199, _clean(), now=3600.0)  # 100 frames seen: 1 token
+    assert s.on_pass(_decision([9], reads_agree=False), now=3600.0).capture
+    # another camera has a budget of its own
+    assert s.on_pass(_decision([1], camera_id="cam2", reads_agree=False), now=0.0).capture
+
+
+def test_pass_takes_fewer_frames_when_short_of_budget() -> None:
+    config = SamplerConfig(random_rate=0.0, budget_burst=3, frames_per_pass=2)
+    s = HardNegativeSampler(config, random.Random(0))
+    assert len(s.on_pass(_decision([1, 2, 3], reads_agree=False), now=0.0).frame_ids) == 2
+    assert len(s.on_pass(_decision([4, 5, 6], reads_agree=False), now=0.0).frame_ids) == 1
+
+
+def test_flood_cap_per_minute() -> None:
+    config = SamplerConfig(random_rate=0.0, budget_share=0.1, budget_burst=100, max_per_minute=2)
+    s = HardNegativeSampler(config, random.Random(0))
+    verdicts = [s.on_pass(_decision([i], reads_agree=False), now=0.0).verdict for i in range(3)]
+    assert verdicts == [Verdict.CAPTURE, Verdict.CAPTURE, Verdict.RATE_LIMITED]
+    assert s.on_pass(_decision([7], reads_agree=False), now=30.0).capture
+
+
+def test_frame_level_leaves_the_reserve_to_passes() -> None:
+    config = SamplerConfig(random_rate=0.0, frame_cooldown_s=0.0, budget_burst=5, frame_reserve=3)
+    s = HardNegativeSampler(config, random.Random(0))
+    bad = FramePrediction(labels=[_label(conf=0.1)])
+    assert [s.on_frame("cam1", i, bad, now=0.0).capture for i in range(4)] == [True, True, False, False]
+    assert [s.on_pass(_decision([10 + i], reads_agree=False), now=0.0).capture for i in range(4)] == [
+        True, True, True, False]
 
 
 def test_default_policy_is_selective_on_a_mostly_clean_stream() -> None:
     """An hour at 15 fps where 2% of frames carry a weak read and 1 pass in 10 disagrees: <= 0.5% kept."""
     rng = random.Random(1)
     s = HardNegativeSampler(SamplerConfig(), random.Random(2))
-    fps, frame_id, kept = 15, 0, 0
+    fps, frame_id, kept, flagged, flagged_kept = 15, 0, 0, 0, 0
     for p in range(3600 * fps // 45):  # 45-frame passes
         frames = list(range(frame_id, frame_id + 45))
         for f in frames:
@@ -181,8 +212,11 @@ def test_default_policy_is_selective_on_a_mostly_clean_stream() -> None:
             kept += s.on_frame("cam1", f, pred, now=f / fps).capture
         out = s.on_pass(_decision(frames, reads_agree=p % 10 != 0), now=frames[-1] / fps)
         kept += len(out.frame_ids)
+        flagged += p % 10 == 0
+        flagged_kept += p % 10 == 0 and out.verdict in (Verdict.CAPTURE, Verdict.ALREADY_CAPTURED)
         frame_id += 45
     assert kept / frame_id <= 0.005
+    assert flagged_kept == flagged  # the frame-level captures never starve the passes
     assert s.counters.frames_captured == kept
 
 
