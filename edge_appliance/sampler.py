@@ -12,8 +12,8 @@ Selectivity (the product target is >= 95% of wrong decisions captured at <= 0.5%
   most informative frames (from what `on_frame` saw of them);
 - frame-level triggers (a low-confidence read, a check-digit failure, a weak detection, the random baseline)
   only spend tokens above `frame_reserve`, which stays for passes, and have a cooldown per camera and reason;
-- a time-based cap per camera (`max_per_minute`) bounds a flood whatever the frame rate, so one stuck or
-  racing camera cannot fill the buffer.
+- time-based caps per camera and level (`frame_per_minute`/`frame_burst`, `pass_per_minute`/`pass_burst`)
+  bound a flood whatever the frame rate, so one stuck or racing camera cannot fill the buffer.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ class SamplerConfig(BaseModel):
     budget_burst: int = Field(default=8, ge=1, le=1000, title="Samples a camera may take at once from its budget")
     frame_reserve: int = Field(
         default=4, ge=0, le=1000, title="Budget tokens frame-level samples must leave for pass-level ones")
-    max_per_minute: float = Field(default=20.0, gt=0.0, le=6000.0, title="Hard cap of samples per camera per minute")
+    frame_per_minute: float = Field(default=2.0, gt=0.0, le=6000.0, title="Cap of frame-level samples per minute")
+    frame_burst: int = Field(default=2, ge=1, le=1000, title="Frame-level samples a camera may take at once")
+    pass_per_minute: float = Field(default=12.0, gt=0.0, le=6000.0, title="Cap of pass-level samples per minute")
+    pass_burst: int = Field(default=8, ge=1, le=1000, title="Pass-level samples a camera may take at once")
     history_frames: int = Field(default=1024, ge=16, le=100_000, title="Frames remembered per camera for on_pass")
     weights: dict[SampleReason, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS), title="Priority of each reason (higher = kept longer)")
@@ -146,7 +149,8 @@ class _FrameMemo:
 @dataclass
 class _CameraState:
     budget: TokenBucket  # refilled per frame seen (its clock is the frame count)
-    flood: TokenBucket  # refilled per second
+    frame_flood: TokenBucket  # refilled per second
+    pass_flood: TokenBucket
     frames: int = 0
     last_fired: dict[SampleReason, float] = field(default_factory=dict)
     history: OrderedDict[int, _FrameMemo] = field(default_factory=OrderedDict)
@@ -200,17 +204,18 @@ class HardNegativeSampler:
             c = self.config
             state = _CameraState(
                 budget=TokenBucket(c.budget_burst, c.budget_share),
-                flood=TokenBucket(c.max_per_minute, c.max_per_minute / 60.0),
+                frame_flood=TokenBucket(c.frame_burst, c.frame_per_minute / 60.0),
+                pass_flood=TokenBucket(c.pass_burst, c.pass_per_minute / 60.0),
             )
             self._cameras[camera_id] = state
         return state
 
     @staticmethod
-    def _spend(state: _CameraState, now: float, n: int, reserve: int) -> bool:
-        """Take n tokens from both the frame-share budget (keeping `reserve`) and the flood cap, or none."""
-        if state.budget.refill(state.frames) >= n + reserve and state.flood.refill(now) >= n:
+    def _spend(state: _CameraState, flood: TokenBucket, now: float, n: int, reserve: int) -> bool:
+        """Take n tokens from both the frame-share budget (keeping `reserve`) and a flood cap, or none."""
+        if state.budget.refill(state.frames) >= n + reserve and flood.refill(now) >= n:
             state.budget.tokens -= n
-            state.flood.tokens -= n
+            flood.tokens -= n
             return True
         return False
 
@@ -243,7 +248,7 @@ class HardNegativeSampler:
             verdict = Verdict.NOTHING
         elif not fresh:
             verdict = Verdict.COOLDOWN
-        elif not self._spend(state, now, 1, config.frame_reserve):
+        elif not self._spend(state, state.frame_flood, now, 1, config.frame_reserve):
             verdict = Verdict.RATE_LIMITED
         else:
             verdict = Verdict.CAPTURE
@@ -287,7 +292,7 @@ class HardNegativeSampler:
             ranked = sorted(open_frames, key=lambda f: (
                 -(state.history[f].interest if f in state.history else 0.0), abs(position[f] - middle), position[f]))
             picked = ranked[:config.frames_per_pass]
-            while picked and not self._spend(state, now, len(picked), 0):
+            while picked and not self._spend(state, state.pass_flood, now, len(picked), 0):
                 picked.pop()  # short of budget: drop the least informative frame and try again
             chosen = sorted(picked, key=position.__getitem__)
             if chosen:

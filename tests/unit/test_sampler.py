@@ -102,13 +102,15 @@ def test_stuck_camera_is_rate_limited() -> None:
     fps, seconds = 15, 3600
     captured = sum(s.on_frame("cam1", i, bad, now=i / fps).capture for i in range(fps * seconds))
     frames = fps * seconds
-    assert captured <= config.budget_burst - config.frame_reserve + config.budget_share * frames
-    assert captured >= config.budget_share * frames - 1
+    by_budget = config.budget_burst - config.frame_reserve + config.budget_share * frames
+    by_time = config.frame_burst + config.frame_per_minute * seconds / 60
+    assert min(by_budget, by_time) - 1 <= captured <= min(by_budget, by_time)
     assert s.counters.by_verdict["rate_limited"] == fps * seconds - captured
 
 
 def test_random_baseline_rate_follows_the_injected_rng() -> None:
-    config = SamplerConfig(random_rate=0.01, budget_share=0.1, budget_burst=1000, frame_reserve=0, max_per_minute=6000)
+    config = SamplerConfig(random_rate=0.01, budget_share=0.1, budget_burst=1000, frame_reserve=0,
+                           frame_per_minute=6000, frame_burst=1000)
     s = HardNegativeSampler(config, random.Random(42))
     n = 20_000
     got = [s.on_frame("cam1", i, _clean(), now=float(i)) for i in range(n)]
@@ -184,7 +186,7 @@ def test_pass_takes_fewer_frames_when_short_of_budget() -> None:
 
 
 def test_flood_cap_per_minute() -> None:
-    config = SamplerConfig(random_rate=0.0, budget_share=0.1, budget_burst=100, max_per_minute=2)
+    config = SamplerConfig(random_rate=0.0, budget_share=0.1, budget_burst=100, pass_per_minute=2, pass_burst=2)
     s = HardNegativeSampler(config, random.Random(0))
     verdicts = [s.on_pass(_decision([i], reads_agree=False), now=0.0).verdict for i in range(3)]
     assert verdicts == [Verdict.CAPTURE, Verdict.CAPTURE, Verdict.RATE_LIMITED]
@@ -192,7 +194,8 @@ def test_flood_cap_per_minute() -> None:
 
 
 def test_frame_level_leaves_the_reserve_to_passes() -> None:
-    config = SamplerConfig(random_rate=0.0, frame_cooldown_s=0.0, budget_burst=5, frame_reserve=3)
+    config = SamplerConfig(random_rate=0.0, frame_cooldown_s=0.0, budget_burst=5, frame_reserve=3,
+                           frame_burst=100, frame_per_minute=6000)  # only the reserve limits here
     s = HardNegativeSampler(config, random.Random(0))
     bad = FramePrediction(labels=[_label(conf=0.1)])
     assert [s.on_frame("cam1", i, bad, now=0.0).capture for i in range(4)] == [True, True, False, False]
