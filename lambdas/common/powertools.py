@@ -40,6 +40,7 @@ def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     @wraps(fn)
     def wrapped(event: Any, context: Any) -> Any:
         result = fn(event, context)
+        metrics.add_metric(name="StepSucceeded", unit="Count", value=1)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 
     return wrapped

@@ -140,10 +140,11 @@ def assess(state: RolloutState, deps: Deps) -> RolloutProgress:
     p, ring = state.progress, state.ring
     now = datetime.fromtimestamp(deps.clock(), UTC)
     window = now - timedelta(seconds=state.config.bake_seconds * (p.bakes + 1) + 3600)
+    jobs = tally(deps, ring.job_id)
     health = ring_health(deps, ring.ring, state.release.version, window, now + timedelta(minutes=1))
     baseline = ring_health(deps, ring.ring, state.previous.version, window, now + timedelta(minutes=1)) \
         if state.previous else None
-    verdict, reasons = ring_gate(tally(deps, ring.job_id), health, baseline, state.config.thresholds,
+    verdict, reasons = ring_gate(jobs, health, baseline, state.config.thresholds,
                                  p.bakes, state.config.max_bakes, cancel_requested(deps, state.rollout_id))
     reached = max(p.reached, ring.ring_index + 1)
     if verdict is RingVerdict.CONTINUE:

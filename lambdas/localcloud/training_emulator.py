@@ -1,0 +1,110 @@
+"""SageMaker training, emulated: the same entry point as a local process with the same `SM_*` environment.
+
+moto's SageMaker marks a training job Completed at once and runs nothing, so this emulator implements
+`TrainingBackend` itself: `start` downloads the `train` channel from S3 (as SageMaker's File mode does),
+writes `input/config/hyperparameters.json`, and runs `python -m training.<entry_point>` with
+`SM_MODEL_DIR`, `SM_CHANNEL_TRAIN`, `SM_OUTPUT_DATA_DIR`, `SM_HP_FILE`, `SM_CHANNELS` and `SM_HPS`.
+`describe` reports InProgress while it runs; on success it tars the model folder into
+`<output>/<job>/output/model.tar.gz` on S3 (SageMaker's layout) and reports Completed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from lambdas.common.errors import TrainingError
+from lambdas.common.events import TrainingResult, TrainingStatus
+from lambdas.common.interfaces import TrainingJobSpec
+from lambdas.evaluate.core import download_prefix, split_s3_uri
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class _Job:
+    spec: TrainingJobSpec
+    root: Path
+    process: subprocess.Popen
+    log: IO[str]
+    result: TrainingResult | None = None
+
+
+class LocalTrainingEmulator:
+    def __init__(self, s3: Any, workdir: Path, python: str = sys.executable, cwd: Path = REPO_ROOT,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self._s3 = s3
+        self._workdir = Path(workdir)
+        self._python = python
+        self._cwd = cwd
+        self._extra_env = extra_env or {}
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, spec: TrainingJobSpec) -> None:
+        with self._lock:
+            if spec.job_name in self._jobs:
+                return  # SageMaker: ResourceInUse; a retried start is a no-op
+            root = self._workdir / spec.job_name
+            train = root / "input" / "data" / "train"
+            bucket, prefix = split_s3_uri(spec.train_s3_uri)
+            if not download_prefix(self._s3, bucket, prefix, train):
+                raise TrainingError(f"the train channel {spec.train_s3_uri} is empty")
+            config = root / "input" / "config"
+            config.mkdir(parents=True, exist_ok=True)
+            (config / "hyperparameters.json").write_text(json.dumps(spec.hyperparameters))
+            (root / "model").mkdir(parents=True, exist_ok=True)
+            (root / "output" / "data").mkdir(parents=True, exist_ok=True)
+            env = {**os.environ, **self._extra_env,
+                   "SM_MODEL_DIR": str(root / "model"), "SM_CHANNEL_TRAIN": str(train),
+                   "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+                   "SM_HP_FILE": str(config / "hyperparameters.json"), "SM_CHANNELS": json.dumps(["train"]),
+                   "SM_HPS": json.dumps(spec.hyperparameters), "SM_TRAINING_JOB_NAME": spec.job_name}
+            log = (root / "training.log").open("w")
+            process = subprocess.Popen([self._python, "-m", f"training.{spec.entry_point}"], cwd=self._cwd,
+                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+            self._jobs[spec.job_name] = _Job(spec, root, process, log)
+
+    def describe(self, job_name: str) -> TrainingResult:
+        with self._lock:
+            job = self._jobs.get(job_name)
+            if job is None:
+                raise TrainingError(f"no training job {job_name}")
+            if job.result is not None:
+                return job.result
+            code = job.process.poll()
+            if code is None:
+                return TrainingResult(job_name=job_name, status=TrainingStatus.IN_PROGRESS)
+            job.log.close()
+            if code != 0:
+                tail = (job.root / "training.log").read_text().strip().splitlines()[-1:] or ["no output"]
+                job.result = TrainingResult(job_name=job_name, status=TrainingStatus.FAILED,
+                                            failure_reason=f"exit {code}: {tail[0][:300]}")
+                return job.result
+            archive = job.root / "output" / "model.tar.gz"
+            with tarfile.open(archive, "w:gz") as tar:
+                for path in sorted((job.root / "model").rglob("*")):
+                    if path.is_file():
+                        tar.add(path, arcname=path.relative_to(job.root / "model").as_posix())
+            bucket, prefix = split_s3_uri(job.spec.output_s3_uri)
+            key = f"{prefix.rstrip('/')}/{job_name}/output/model.tar.gz".lstrip("/")
+            self._s3.upload_file(str(archive), bucket, key)
+            job.result = TrainingResult(job_name=job_name, status=TrainingStatus.COMPLETED,
+                                        model_artifact=f"s3://{bucket}/{key}")
+            return job.result
+
+    def close(self) -> None:
+        with self._lock:
+            for job in self._jobs.values():
+                if job.process.poll() is None:
+                    job.process.kill()
+                    job.process.wait()
+                if not job.log.closed:
+                    job.log.close()
