@@ -242,3 +242,44 @@ def test_token_bucket_never_exceeds_capacity_plus_refill(capacity: int, per_minu
         now += gap
         taken += bucket.take(now)
     assert taken <= capacity + now * per_minute / 60 + 1e-9
+
+
+events = st.lists(st.tuples(
+    st.sampled_from(["cam1", "cam2"]),
+    st.floats(0.0, 2.0),  # seconds since the previous event
+    st.one_of(st.none(), st.tuples(st.floats(0, 1), st.booleans(), st.floats(0, 1))),  # a frame's label
+    st.booleans(),  # the pass ends here
+    st.booleans(),  # ... and it disagrees
+), min_size=1, max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(stream=events, seed=st.integers(0, 1000), share=st.sampled_from([0.001, 0.0045, 0.05]))
+def test_any_stream_stays_within_every_budget(stream: list[tuple], seed: int, share: float) -> None:
+    config = SamplerConfig(budget_share=share, random_rate=0.01)
+    s = HardNegativeSampler(config, random.Random(seed))
+    now = 0.0
+    frames = {"cam1": 0, "cam2": 0}
+    kept = {"cam1": 0, "cam2": 0}
+    open_pass: dict[str, list[int]] = {"cam1": [], "cam2": []}
+    for frame_id, (cam, gap, label, ends, disagrees) in enumerate(stream, start=1):
+        now += gap
+        frames[cam] += 1
+        labels = [] if label is None else [_label(conf=label[0], ok=label[1], score=label[2])]
+        out = s.on_frame(cam, frame_id, FramePrediction(labels=labels), now=now)
+        assert out.capture <= bool(out.reasons)
+        assert out.priority == config.priority(out.reasons)
+        kept[cam] += out.capture
+        open_pass[cam].append(frame_id)
+        if ends:
+            p = s.on_pass(_decision(open_pass[cam], camera_id=cam, reads_agree=not disagrees), now=now)
+            assert set(p.frame_ids) <= set(open_pass[cam]) and len(p.frame_ids) <= config.frames_per_pass
+            assert p.capture == bool(p.frame_ids)
+            assert not p.capture or p.reasons
+            kept[cam] += len(p.frame_ids)
+            open_pass[cam] = []
+    for cam in kept:
+        assert kept[cam] <= config.budget_burst + share * frames[cam] + 1e-9
+        assert kept[cam] <= config.frame_burst + config.pass_burst + (
+            config.frame_per_minute + config.pass_per_minute) * now / 60 + 1e-9
+    assert s.counters.frames_captured == sum(kept.values())
