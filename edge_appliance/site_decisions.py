@@ -30,6 +30,11 @@ from edge_appliance.tracking import FinishedPass, PalletTracker, TrackerConfig
 log = logging.getLogger(__name__)
 
 
+# Weak pallet detections (often a second, partial box behind a carried pallet) do not feed tracks: on the v1 detector
+# they made one-off false passes. They still reach the sampler, which sees every detection.
+DEFAULT_TRACKER = TrackerConfig(min_detection_score=0.4)
+
+
 class SiteCounters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,7 +72,7 @@ class SiteDecisions:
         self.sampler = sampler
         self.capture = capture
         self.manifests = dict(manifests or {})
-        self.tracker_config = tracker or TrackerConfig()
+        self.tracker_config = tracker or DEFAULT_TRACKER
         self.frame_history = frame_history
         self.clock = clock
         self.counters = SiteCounters()

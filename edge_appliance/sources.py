@@ -55,8 +55,9 @@ class Pacer:
         delay = self._next - now
         if delay > 0:
             self._sleep(delay)
-        # a late consumer does not cause a burst: ticks never fall behind the present
-        self._next = max(self._next + self.period, self._clock() - self.period)
+            self._next += self.period
+        else:  # a late consumer does not cause a burst: the next tick is one period after this frame
+            self._next = now + self.period
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:

@@ -18,3 +18,11 @@ def triton_pipeline(tmp_path_factory):
 def rendered_frames(tmp_path_factory):
     """A few golden-style frames (a seed never used in training)."""
     return write_dataset(tmp_path_factory.mktemp("frames") / "set", seed=515151, frames=6, workers=1)
+
+
+@pytest.fixture(scope="session")
+def forklift_sequence(tmp_path_factory):
+    """Three forklift passes at 15 fps with a truck manifest: one listed pallet never passes, one passes unlisted."""
+    from training.synth.sequences import write_sequence
+
+    return write_sequence(tmp_path_factory.mktemp("seq") / "seq", seed=77, passes=3, fps=15)
