@@ -107,21 +107,8 @@ class FakeModelServer:
 
     def stage(self, model: str, version: int, files_dir: Path) -> None:
         self._call("stage", f"{model}:{version}")
-        source = Path(files_dir) / str(version)
-        if not source.is_dir():
-            raise ModelServerError(f"{source} has no files for {model} v{version}")
-        target = self.repository / model / str(version)
-        if target.exists():
-            if _same_tree(source, target):
-                return
-            if version in self.state.loaded.get(model, []):
-                raise ModelServerError(f"{model} v{version} is loaded with other files; refusing to overwrite")
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
-        tmp.rename(target)
-        fsync_dir(target.parent)
+        place_version(self.repository, model, version, files_dir,
+                      loaded=version in self.state.loaded.get(model, []))
 
     def load_beside(self, model: str, versions: list[int]) -> None:
         self._call("load_beside", f"{model}:{sorted(versions)}")
@@ -174,6 +161,34 @@ class FakeModelServer:
     def _save(self) -> None:
         if self.state_file is not None:
             write_atomic(self.state_file, self.state.model_dump_json().encode())
+
+
+def place_version(repository: Path, model: str, version: int, files_dir: Path, loaded: bool) -> Path:
+    """Copy `files_dir/<version>/` to `repository/<model>/<version>/` (temp folder + rename).
+
+    The same files already there is a no-op (a rollback to a retained version); other files under a
+    loaded version are refused.
+    """
+    source = Path(files_dir) / str(version)
+    if not source.is_dir():
+        raise ModelServerError(f"{source} has no files for {model} v{version}")
+    target = Path(repository) / model / str(version)
+    if target.exists():
+        if _same_tree(source, target):
+            return target
+        if loaded:
+            raise ModelServerError(f"{model} v{version} is loaded with other files; refusing to overwrite")
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        tmp.rename(target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelServerError(f"cannot place {model} v{version} in {repository}: {exc.strerror or exc}") from exc
+    fsync_dir(target.parent)
+    return target
 
 
 def _same_tree(a: Path, b: Path) -> bool:
