@@ -66,6 +66,8 @@ class Pipelines(Construct):
         landing.grant_read_write(f["ingest"].role, "parked/*")
         landing.grant_delete(f["ingest"].role, "samples/*")
         curated.grant_read_write(f["ingest"].role, "runs/*")
+        curated.grant_read(f["ingest"].role, "samples/*")  # already curated?
+        curated.grant_read(f["ingest"].role, "quarantine/*")  # already quarantined?
         landing.grant_read(f["deidentify"].role, "samples/*")
         curated.grant_read_write(f["deidentify"].role, "runs/*")
         curated.grant_put(f["deidentify"].role, "samples/*")
@@ -102,18 +104,21 @@ class Pipelines(Construct):
         job_arn = stack.format_arn(service="iot", resource="job", resource_name="edgecv-*")
         for key in ("start-ring", "rollback-rings"):
             f[key].add_to_role_policy(iam.PolicyStatement(
-                actions=["iot:CreateJob", "iot:CancelJob", "iot:DescribeJob"], resources=[job_arn, *thing_groups]))
+                actions=["iot:CreateJob", "iot:CancelJob", "iot:DescribeJob", "iot:DescribeThingGroup"],
+                resources=[job_arn, *thing_groups]))
             artifacts.grant_read(f[key].role, "bundles/*")  # presigned bundle URLs in the job document
         f["assess-ring"].add_to_role_policy(iam.PolicyStatement(
-            actions=["iot:DescribeJob", "iot:ListJobExecutionsForJob"], resources=[job_arn]))
+            actions=["iot:DescribeJob", "iot:ListJobExecutionsForJob", "iot:DescribeJobExecution"],
+            resources=[job_arn, stack.format_arn(service="iot", resource="thing", resource_name="*")]))
         f["assess-ring"].add_to_role_policy(iam.PolicyStatement(
             actions=["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics"], resources=["*"]))
         f["assess-ring"].add_to_role_policy(iam.PolicyStatement(
             actions=["ssm:GetParameter"], resources=[stack.format_arn(
                 service="ssm", resource="parameter", resource_name="edgecv/rollouts/*")]))
-        f["plan-rollout"].add_to_role_policy(iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": "edgecv/fleet"}}))
+        for key in ("plan-rollout", "start-ring"):  # the rollout publishes the ring it reached
+            f[key].add_to_role_policy(iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"], resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "edgecv/fleet"}}))
         artifacts.grant_read(f["plan-rollout"].role, "bundles/*")
         self.bus.grant_put_events_to(f["raise-incident"].role)
 
@@ -132,10 +137,11 @@ class Pipelines(Construct):
                     *(f"Resource::{arn_token(fn)}:*" for fn in self.functions.values()))
         prefix = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
         acknowledge(self, "AwsSolutions-IAM5", "training jobs, IoT jobs and model packages are limited to the "
-                    "edgecv-* names this pipeline creates; rollout cancel flags to the edgecv/rollouts/ parameters",
+                    "edgecv-* names this pipeline creates; rollout cancel flags to the edgecv/rollouts/ parameters; "
+                    "DescribeJobExecution is authorized on the thing, any device of the fleet may be in a ring",
                     *(f"Resource::{prefix.format(svc, res)}" for svc, res in (
                         ("sagemaker", "training-job/edgecv-*"), ("sagemaker", "model-package/edgecv-*"),
-                        ("iot", "job/edgecv-*"), ("ssm", "parameter/edgecv/rollouts/*"))))
+                        ("iot", "job/edgecv-*"), ("ssm", "parameter/edgecv/rollouts/*"), ("iot", "thing/*"))))
         acknowledge(self, "AwsSolutions-L1", "pinned to Python 3.11, the one runtime the whole project (edge, "
                     "Triton python backend stub, training) is built and tested on")
 

@@ -41,7 +41,7 @@ class IngestResult(_Model):
     manifest_key: str
     accepted: int = Field(ge=0)
     parked: int = Field(ge=0)
-    skipped: int = Field(ge=0, title="already curated by an earlier run")
+    skipped: int = Field(ge=0, title="already curated or quarantined by an earlier run")
 
 
 class DeidResult(_Model):

@@ -17,6 +17,11 @@ def sample_prefix_of(key: str) -> str | None:
     return "/".join(parts[:4])
 
 
+def quarantine_key(sample_prefix: str) -> str:
+    """Where the reason for a quarantined sample is kept (in curated; the frame itself never goes there)."""
+    return f"quarantine/{sample_prefix}.json"
+
+
 def run_key(run_id: str, name: str) -> str:
     return f"runs/{run_id}/{name}.json"
 

@@ -15,7 +15,7 @@ from lambdas.common.deps import Deps
 from lambdas.common.errors import NotDeidentifiedError
 from lambdas.common.events import DeidResult, TrainingState
 from lambdas.common.interfaces import PersonCheck
-from lambdas.common.layout import FRAME, RECORD, run_key
+from lambdas.common.layout import FRAME, RECORD, quarantine_key, run_key
 from lambdas.common.s3io import exists, get_bytes, get_json, put_json
 
 
@@ -48,8 +48,8 @@ def deidentify(state: TrainingState, deps: Deps) -> DeidResult:
             check_deidentified(sample, image, check)
         except (NotDeidentifiedError, ValidationError) as exc:
             reason = str(exc).splitlines()[0]
-            put_json(s3, st.curated_bucket, f"quarantine/{state.run_id}/{prefix.replace('/', '_')}.json",
-                     {"prefix": prefix, "reason": reason})
+            put_json(s3, st.curated_bucket, quarantine_key(prefix),
+                     {"prefix": prefix, "reason": reason, "run_id": state.run_id})
             quarantined.append({"prefix": prefix, "reason": reason})
             continue
         s3.put_object(Bucket=st.curated_bucket, Key=f"{prefix}/{FRAME}", Body=image, ContentType="image/jpeg")

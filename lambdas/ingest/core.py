@@ -17,7 +17,7 @@ from contracts.samples import SAMPLE_KEY_PREFIX, HardNegativeSample
 from lambdas.common.deps import Deps
 from lambdas.common.errors import SampleRejectedError
 from lambdas.common.events import IngestResult, TrainingState
-from lambdas.common.layout import FRAME, RECORD, run_key, sample_prefix_of
+from lambdas.common.layout import FRAME, RECORD, quarantine_key, run_key, sample_prefix_of
 from lambdas.common.s3io import exists, get_bytes, get_json, list_keys, put_json
 
 
@@ -61,7 +61,8 @@ def ingest(state: TrainingState, deps: Deps) -> IngestResult:
     for prefix, names in sorted(by_prefix.items()):
         if RECORD not in names:
             continue  # still uploading: the record is written last
-        if exists(s3, st.curated_bucket, f"{prefix}/{RECORD}"):
+        if exists(s3, st.curated_bucket, f"{prefix}/{RECORD}") or exists(s3, st.curated_bucket,
+                                                                          quarantine_key(prefix)):
             skipped += 1
             continue
         try:

@@ -68,6 +68,7 @@ def test_deidentify_quarantines_unblurred_and_inconsistent(deps: Deps, landing: 
     why = {q["prefix"]: q["reason"] for q in quarantine}
     assert "not blurred" in why[leak]
     assert "record says 0 people blurred but reports 1" in why[liar]
+    assert ingest(TrainingState(run_id="r3"), deps).skipped == 4  # curated or quarantined: not again
 
 
 def test_blur_check_counts_only_sharp_person_regions() -> None:
