@@ -19,7 +19,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contracts.bundles import BundleExtractError, BundleRefused, TrustedKey, VerifiedBundle, extract_verified
+from contracts.bundles import (
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    BundleExtractError,
+    BundleRefused,
+    TrustedKey,
+    VerifiedBundle,
+    extract_verified,
+    parse_manifest,
+)
 from contracts.bundles import verify_bundle as _verify_bundle
 from contracts.jobs import (
     AgentReason,
@@ -128,8 +137,7 @@ class OtaAgent:
     def status(self) -> AgentStatus:
         installed = self.installed.read().models
         serving = self.server.serving_versions()
-        problems = [f"{name} serves v{version} but the OTA record says v{installed[name].version}"
-                    for name, version in serving.items() if name in installed and installed[name].version != version]
+        problems = self.audit(serving, installed)
         current = self.journal.current()
         job = None
         if current is not None:
@@ -145,6 +153,32 @@ class OtaAgent:
         return AgentStatus(thing_name=self.config.thing_name, device_class=self.config.device_class.value,
                            serving=serving, loaded=self.server.loaded_versions(), installed=installed,
                            current_job=job, last_job=last, problems=problems)
+
+    def audit(self, serving: dict[str, int] | None = None,
+              installed: dict[str, InstalledModel] | None = None) -> list[str]:
+        """Problems with what serves: a version the OTA record does not name, or whose kept manifest no longer
+        verifies against a trusted key (empty when every served OTA version is the verified one)."""
+        serving = self.server.serving_versions() if serving is None else serving
+        installed = self.installed.read().models if installed is None else installed
+        problems = []
+        for name, version in sorted(serving.items()):
+            entry = installed.get(name)
+            if entry is None:
+                continue  # provisioned before the agent: nothing to check it against
+            if entry.version != version:
+                problems.append(f"{name} serves v{version} but the OTA record says v{entry.version}")
+                continue
+            folder = Path(entry.verified_dir)
+            try:
+                manifest = parse_manifest((folder / MANIFEST_NAME).read_bytes())
+                signed = any(k.verifies((folder / MANIFEST_NAME).read_bytes(), (folder / SIGNATURE_NAME).read_bytes())
+                             for k in self.keys)
+            except (OSError, BundleRefused) as exc:
+                problems.append(f"{name} v{version}: its verified manifest is unreadable ({exc})")
+                continue
+            if not signed or all((m.name, m.version) != (name, version) for m in manifest.models):
+                problems.append(f"{name} v{version}: the kept manifest does not verify for this version")
+        return problems
 
     # -- the step machine ------------------------------------------------------------------------
     def _run(self, record: JournalRecord) -> JobStatusReport | None:
@@ -323,6 +357,7 @@ class OtaAgent:
     def _finish(self, record: JournalRecord) -> tuple[JournalRecord, JobStatusReport]:
         report = self._report(record)
         self._bundle_path(record).unlink(missing_ok=True)
+        self._prune_verified()
         return self.journal.commit(record.at(JobStep.REPORTED, self._now())), report
 
     def _end(self, record: JournalRecord) -> tuple[JournalRecord, JobStatusReport]:
@@ -343,7 +378,16 @@ class OtaAgent:
         report = self._report(record)
         self._bundle_path(record).unlink(missing_ok=True)
         Downloader.partial_path(self._bundle_path(record)).unlink(missing_ok=True)
+        self._prune_verified()
         return self.journal.commit(record.at(JobStep.REPORTED, self._now())), report
+
+    def _prune_verified(self) -> None:
+        """Drop extracted bundles that no served model comes from (the model files stay in the repository)."""
+        keep = {Path(m.verified_dir).name for m in self.installed.read().models.values()}
+        folder = self.config.verified_dir
+        for path in folder.iterdir() if folder.is_dir() else []:
+            if path.is_dir() and path.name not in keep:  # also `.staging-*` folders a kill left behind
+                shutil.rmtree(path, ignore_errors=True)
 
     def _report(self, record: JournalRecord) -> JobStatusReport:
         assert record.outcome is not None

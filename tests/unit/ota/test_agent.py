@@ -168,3 +168,24 @@ def test_a_report_that_cannot_be_sent_is_sent_at_the_next_start(site_v1: Site) -
     report = site_v1.agent().recover()
     assert report is not None and report.outcome is JobOutcome.SUCCEEDED and report.figures.restarts == 1
     assert site_v1.agent().journal.current() is None
+
+
+def test_only_the_serving_versions_extracted_bundle_is_kept(site_v1: Site) -> None:
+    site_v1.install(2)
+    verified = site_v1.root / "agent" / "verified"
+    assert [p.name for p in verified.iterdir()] == ["job-v2"]
+    assert not list((site_v1.root / "agent" / "downloads").iterdir())
+
+
+def test_audit_flags_a_kept_manifest_that_no_longer_verifies(site_v1: Site) -> None:
+    agent = site_v1.agent()
+    assert agent.audit() == []
+    manifest = site_v1.root / "agent" / "verified" / "job-v1" / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"cpu"', b'"gpu"'))
+    assert agent.audit() == [f"{MODEL} v1: the kept manifest does not verify for this version"]
+    assert "PROBLEM" in agent.status().text()
+
+
+def test_audit_flags_a_served_version_the_record_does_not_name(site_v1: Site) -> None:
+    site_v1.server.state.serving = {MODEL: 7}
+    assert site_v1.agent().audit() == [f"{MODEL} serves v7 but the OTA record says v1"]
