@@ -19,11 +19,10 @@ from contracts.annotations import TruckManifest
 from contracts.decisions import PalletPassDecision, ReconciliationReport
 from contracts.predictions import FramePrediction
 from contracts.samples import SampleReason
-from edge_appliance.capture import SampleCapture
 from edge_appliance.decision_log import DecisionLog
+from edge_appliance.hard_negatives import HardNegativeRecorder
 from edge_appliance.ingest import DecidedFrame
 from edge_appliance.reconciliation import reconcile
-from edge_appliance.sampler import HardNegativeSampler
 from edge_appliance.sources import SourceFrame
 from edge_appliance.tracking import FinishedPass, PalletTracker, TrackerConfig
 
@@ -64,13 +63,12 @@ def manifest_disagrees(decision: PalletPassDecision, manifest: TruckManifest) ->
 
 class SiteDecisions:
     def __init__(self, site_id: str, *, decision_log: DecisionLog | None = None,
-                 sampler: HardNegativeSampler | None = None, capture: SampleCapture | None = None,
-                 manifests: dict[str, TruckManifest] | None = None, tracker: TrackerConfig | None = None,
+                 recorder: HardNegativeRecorder | None = None, manifests: dict[str, TruckManifest] | None = None,
+                 tracker: TrackerConfig | None = None,
                  frame_history: int = 48, clock: Callable[[], float] = time.time) -> None:
         self.site_id = site_id
         self.decision_log = decision_log
-        self.sampler = sampler
-        self.capture = capture
+        self.recorder = recorder
         self.manifests = dict(manifests or {})
         self.tracker_config = tracker or DEFAULT_TRACKER
         self.frame_history = frame_history
@@ -108,10 +106,10 @@ class SiteDecisions:
                 c.reads += 1
                 c.valid_reads += label.pro is not None
                 c.read_confidence_sum += label.read_confidence
-            if self.sampler is not None:
-                sampling = self.sampler.on_frame(camera, frame.frame_id, prediction, self.clock())
-                if sampling.capture:
-                    self._offer(camera, frame, prediction, sampling.reasons, sampling.priority, None)
+            if self.recorder is not None:
+                sampling = self.recorder.observe_frame(camera, frame.frame_id, frame.image, prediction,
+                                                       frame.timestamp)
+                c.frames_offered += sampling.capture
             step = tracker.update(frame.frame_id, frame.timestamp, prediction)
             for finished in step.finished:
                 self._on_pass(camera, finished)
@@ -142,22 +140,12 @@ class SiteDecisions:
         if manifest is not None and manifest_disagrees(decision, manifest):
             disagreements.append(SampleReason.MANIFEST_DISAGREEMENT)
             self.counters.manifest_disagreements += 1
-        if self.sampler is None:
+        if self.recorder is None:
             return
         history = self._history[camera_id]
-        held = [f for f in decision.frame_ids if f in history]
-        sampling = self.sampler.on_pass(decision, self.clock(), disagreements, frame_ids=held)
-        if sampling.capture:
-            for frame_id in sampling.frame_ids:
-                frame, prediction = history[frame_id]
-                self._offer(camera_id, frame, prediction, sampling.reasons, sampling.priority, decision.pass_id)
-
-    def _offer(self, camera_id: str, frame: SourceFrame, prediction: FramePrediction,
-               reasons: list[SampleReason], priority: float, pass_id: str | None) -> None:
-        self.counters.frames_offered += 1
-        if self.capture is not None:
-            self.capture.put_nowait(frame.image, prediction, camera_id=camera_id, frame_id=frame.frame_id,
-                                    reasons=reasons, priority=priority, pass_id=pass_id, captured_at=frame.timestamp)
+        held = {f: (history[f][0].image, history[f][1]) for f in decision.frame_ids if f in history}
+        sampling, _ = self.recorder.observe_pass(decision, self.clock(), held, disagreements)
+        self.counters.frames_offered += len(sampling.frame_ids) if sampling.capture else 0
 
     def _log(self, append, record) -> None:
         try:

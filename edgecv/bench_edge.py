@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_appliance.capture import CaptureConfig, SampleCapture
+from edge_appliance.hard_negatives import HardNegativeRecorder
 from edge_appliance.ingest import CameraConfig, CameraPipeline, OverloadPolicy
 from edge_appliance.pipeline_client import PipelineClient
 from edge_appliance.sample_buffer import DiskSampleStore
@@ -73,7 +74,7 @@ def run_pipeline(client: PipelineClient, sequence: Path, streams: int, fps: floa
     store.open()
     capture = SampleCapture(store, CaptureConfig(site_id="bench"))
     capture.start()
-    sink = SiteDecisions("bench", sampler=HardNegativeSampler(), capture=capture)
+    sink = SiteDecisions("bench", recorder=HardNegativeRecorder(HardNegativeSampler(), capture))
     n_files = len(list((sequence / "frames").glob("*.jpg")))
     policy = OverloadPolicy.DROP_OLDEST if fps else OverloadPolicy.BLOCK
     cameras = [

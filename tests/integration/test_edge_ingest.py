@@ -9,6 +9,7 @@ import pytest
 from contracts.annotations import load_manifest
 from edge_appliance.capture import CaptureConfig, SampleCapture
 from edge_appliance.decision_log import DecisionLog
+from edge_appliance.hard_negatives import HardNegativeRecorder
 from edge_appliance.ingest import CameraConfig, CameraPipeline, CameraState, OverloadPolicy
 from edge_appliance.pipeline_client import PipelineClient
 from edge_appliance.sample_buffer import DiskSampleStore
@@ -34,8 +35,8 @@ def test_a_forklift_sequence_is_counted_logged_and_reconciled(triton_pipeline, f
     capture = SampleCapture(store, CaptureConfig(site_id="site-a"))
     capture.start()
     # every pass sampled (rates opened up) so the buffer path is exercised for real
-    sampler = HardNegativeSampler(SamplerConfig(random_rate=0.05, pass_per_minute=600, pass_burst=100))
-    sink = SiteDecisions("site-a", decision_log=log, sampler=sampler, capture=capture,
+    sampler = HardNegativeSampler(SamplerConfig(random_rate=0.05))
+    sink = SiteDecisions("site-a", decision_log=log, recorder=HardNegativeRecorder(sampler, capture),
                          manifests={"door-7": manifest})
     camera = CameraPipeline(CameraConfig(camera_id="door-7", overload=OverloadPolicy.BLOCK),
                             SyntheticCamera(forklift_sequence, fps=None), PipelineClient(triton_pipeline.url),
