@@ -26,6 +26,17 @@ def acknowledge(scope: IConstruct, rule: str, reason: str, *findings: str) -> No
         cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"{PACK}::{rule_id}", reason=reason))
 
 
+def arn_finding(scope: IConstruct, service: str, resource: str) -> str:
+    """How cdk-nag writes an ARN built with `stack.format_arn`: literals where the env is known, else tokens."""
+    stack = cdk.Stack.of(scope)
+
+    def part(value: str, token: str) -> str:
+        return token if cdk.Token.is_unresolved(value) else value
+
+    return (f"Resource::arn:{part(stack.partition, '<AWS::Partition>')}:{service}:"
+            f"{part(stack.region, '<AWS::Region>')}:{part(stack.account, '<AWS::AccountId>')}:{resource}")
+
+
 def arn_token(resource: IConstruct) -> str:
     """How cdk-nag writes the ARN of a resource in this stack: `<LogicalId.Arn>`."""
     stack = cdk.Stack.of(resource)

@@ -20,7 +20,7 @@ from cdk.bundling import lambda_code
 from cdk.config import CloudConfig
 from cdk.definitions import placeholders, rollout_definition, training_definition
 from cdk.definitions.functions import HANDLERS, functions
-from cdk.nag import acknowledge, acknowledge_prefix_grants, arn_token
+from cdk.nag import acknowledge, acknowledge_prefix_grants, arn_finding, arn_token
 from cdk.stacks.data_lake import DataLake
 from cdk.stacks.fleet import Fleet, ring_group_name
 from cdk.stacks.registry import Registry
@@ -135,11 +135,10 @@ class Pipelines(Construct):
         acknowledge(self, "AwsSolutions-IAM5", "a state machine may invoke any version/alias of its own functions "
                     "(function ARN + ':*'), nothing else",
                     *(f"Resource::{arn_token(fn)}:*" for fn in self.functions.values()))
-        prefix = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
         acknowledge(self, "AwsSolutions-IAM5", "training jobs, IoT jobs and model packages are limited to the "
                     "edgecv-* names this pipeline creates; rollout cancel flags to the edgecv/rollouts/ parameters; "
                     "DescribeJobExecution is authorized on the thing, any device of the fleet may be in a ring",
-                    *(f"Resource::{prefix.format(svc, res)}" for svc, res in (
+                    *(arn_finding(self, svc, res) for svc, res in (
                         ("sagemaker", "training-job/edgecv-*"), ("sagemaker", "model-package/edgecv-*"),
                         ("iot", "job/edgecv-*"), ("ssm", "parameter/edgecv/rollouts/*"), ("iot", "thing/*"))))
         acknowledge(self, "AwsSolutions-L1", "pinned to Python 3.11, the one runtime the whole project (edge, "
