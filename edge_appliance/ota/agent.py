@@ -112,8 +112,8 @@ class OtaAgent:
         current = self.journal.current()
         if current is not None:
             report = self.recover()
-            if current.job_id == job_id:
-                return report
+            if current.job_id == job_id or self.journal.current() is not None:
+                return report  # this job, or another one whose report is still pending: one job at a time
         done = self.journal.done(job_id)
         if done is not None:  # delivered again: say again how it ended
             try:

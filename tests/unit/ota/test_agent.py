@@ -189,3 +189,17 @@ def test_audit_flags_a_kept_manifest_that_no_longer_verifies(site_v1: Site) -> N
 def test_audit_flags_a_served_version_the_record_does_not_name(site_v1: Site) -> None:
     site_v1.server.state.serving = {MODEL: 7}
     assert site_v1.agent().audit() == [f"{MODEL} serves v7 but the OTA record says v1"]
+
+
+def test_a_new_job_waits_while_the_last_one_is_not_reported(site_v1: Site) -> None:
+    site_v1.fail_reports = True
+    assert site_v1.install(2) is None
+    site_v1.fail_reports = True
+    bundle = site_v1.bundle(3)
+    assert site_v1.agent().handle("job-v3", site_v1.job(bundle, 3).model_dump(mode="json")) is None
+    current = site_v1.agent().journal.current()
+    assert current is not None and current.job_id == "job-v2"  # not overwritten by job-v3
+    site_v1.fail_reports = False
+    report = site_v1.agent().handle("job-v3", site_v1.job(bundle, 3).model_dump(mode="json"))
+    assert report is not None and report.job_id == "job-v3" and report.outcome is JobOutcome.SUCCEEDED
+    assert [r.job_id for r in site_v1.reports] == ["job-v1", "job-v2", "job-v3"]
