@@ -15,6 +15,8 @@ from edgecv.bundle_cli import bundle_app
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="edgecv: loading-bay vision at the edge.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures against a same-run baseline.")
 app.add_typer(bench_app, name="bench")
+edge_app = typer.Typer(no_args_is_help=True, help="The edge appliance's components.")
+app.add_typer(edge_app, name="edge")
 app.add_typer(bundle_app, name="bundle")
 err = Console(stderr=True)
 out = Console()
@@ -115,6 +117,18 @@ def train(
 
     argv = [a for name in (only or []) for a in ("--only", name)]
     raise typer.Exit(make_all(argv))
+
+
+@edge_app.command("run")
+def edge_run(
+    config: Annotated[Path, typer.Option("--config", help="site configuration (JSON, edge_appliance.site)")],
+    seconds: Annotated[float | None, typer.Option(help="stop after this long (default: until the sources end)")
+                       ] = None,
+) -> None:
+    """Run a site's ingest: cameras -> Triton -> decisions, hard negatives, uploads, telemetry."""
+    from edge_appliance.site import main as site_main
+
+    raise typer.Exit(site_main(["--config", str(config), *(["--seconds", str(seconds)] if seconds else [])]))
 
 
 @bench_app.command("edge")
