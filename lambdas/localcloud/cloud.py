@@ -99,6 +99,8 @@ class LocalCloud:
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self._set_env({**_ENV, "MOTO_PORT": str(port)})
+        # moto's backends are per process, not per server: start from a clean slate
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         reply = requests.post(f"{self.endpoint}/moto-api/config",
                               json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
         if reply.status_code >= 300:
