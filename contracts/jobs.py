@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -158,8 +159,8 @@ class JobStatusReport(_Strict):
     @field_validator("message")
     @classmethod
     def _one_line(cls, message: str | None) -> str | None:
-        if message is not None and ("\n" in message or "\r" in message):
-            raise ValueError("the message must be one line")
+        if message is not None and (not message or any(unicodedata.category(c).startswith("C") for c in message)):
+            raise ValueError("the message must be one non-empty line without control characters (see one_line)")
         return message
 
     def status_details(self) -> dict[str, str]:
@@ -191,6 +192,13 @@ class JobStatusReport(_Strict):
             "reported_at": details["reported_at"],
         }
         return cls.model_validate(data)
+
+
+def one_line(text: object, limit: int = MAX_STATUS_DETAIL) -> str:
+    """`text` as a report message: whitespace runs collapsed, control characters replaced, at most `limit` chars."""
+    line = " ".join(str(text).split())
+    line = "".join("?" if unicodedata.category(c).startswith("C") else c for c in line) or "-"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def resolve_smoke(expectations: SmokeExpectations, eval_metrics: dict[str, JsonValue]) -> SmokeCriteria:

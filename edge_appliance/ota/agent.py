@@ -36,6 +36,7 @@ from contracts.jobs import (
     JobOutcome,
     JobStatusReport,
     judge_smoke,
+    one_line,
     parse_job_document,
     resolve_smoke,
 )
@@ -64,9 +65,8 @@ class _End(Exception):  # noqa: N818 - internal signal: the job ends here with t
         self.updates = updates
 
 
-def _one_line(text: str, limit: int = 900) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+def _one_line(text: str) -> str:
+    return one_line(text, limit=900)
 
 
 class OtaAgent:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,6 +35,26 @@ ALLOWED_UPDATES = {"QUEUED": {"IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED"},
                    "IN_PROGRESS": {"IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED"}}
 Message = tuple[str, bytes]
 log = logging.getLogger(__name__)
+
+
+_DETAIL_KEY = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
+MAX_DETAILS, MAX_DETAIL_VALUE = 10, 1024
+
+
+def status_details_problem(details: object) -> str | None:
+    """What AWS IoT Jobs would refuse in a statusDetails map (keys, value length, control characters)."""
+    if not isinstance(details, dict):
+        return "statusDetails must be an object"
+    if len(details) > MAX_DETAILS:
+        return f"statusDetails has {len(details)} entries, at most {MAX_DETAILS}"
+    for key, value in details.items():
+        if not _DETAIL_KEY.match(str(key)):
+            return f"statusDetails key {key!r} does not match [a-zA-Z0-9:_-]{{1,128}}"
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_DETAIL_VALUE:
+            return f"statusDetails[{key}] must be a string of 1 to {MAX_DETAIL_VALUE} characters"
+        if any(unicodedata.category(c).startswith("C") for c in value):
+            return f"statusDetails[{key}] holds a control character"
+    return None
 
 
 @dataclass(frozen=True)
@@ -207,8 +229,9 @@ class JobsEmulatorCore:
             return [(f"{topic}/rejected", self._error("ResourceNotFound", f"no job {job_id} for {thing}", request))]
         status = request.get("status")
         details = request.get("statusDetails") or {}
-        if not isinstance(details, dict) or not all(isinstance(v, str) for v in details.values()):
-            return [(f"{topic}/rejected", self._error("InvalidRequest", "statusDetails must map strings", request))]
+        problem = status_details_problem(details)
+        if problem:
+            return [(f"{topic}/rejected", self._error("InvalidRequest", problem, request))]
         if status not in ALLOWED_UPDATES.get(current.status, set()):
             return [(f"{topic}/rejected", self._error(
                 "InvalidStateTransition", f"cannot go from {current.status} to {status}", request))]

@@ -18,6 +18,7 @@ from contracts.jobs import (
     SmokeExpectations,
     SmokeResult,
     judge_smoke,
+    one_line,
     resolve_smoke,
 )
 
@@ -56,8 +57,10 @@ def test_reason_codes_are_closed_and_messages_one_line() -> None:
     assert "bad_signature" in REASON_CODES and "abandoned" in REASON_CODES
     with pytest.raises(ValidationError):
         JobStatusReport.model_validate({**base, "reason": "because"})
-    with pytest.raises(ValidationError):
-        JobStatusReport.model_validate({**base, "message": "two\nlines"})
+    for bad in ("two\nlines", "bell\x07", ""):
+        with pytest.raises(ValidationError):
+            JobStatusReport.model_validate({**base, "message": bad})
+    assert one_line("a\n b\x1b[0m  c") == "a b?[0m c" and len(one_line("x" * 5000)) == 1024
 
 
 def test_smoke_floor_follows_the_manifest() -> None:
@@ -73,3 +76,18 @@ def test_judge_passes_exactly_when_both_limits_hold(accuracy: float, latency: fl
     criteria = resolve_smoke(SmokeExpectations(frames=4, min_accuracy=floor, max_latency_ms_p99=limit), {})
     result = SmokeResult(frames=4, accuracy=accuracy, latency_ms_p50=latency, latency_ms_p99=latency)
     assert (judge_smoke(result, criteria) is None) == (accuracy >= floor and latency <= limit)
+
+
+@given(message=st.text(min_size=1, max_size=2000),
+       models=st.dictionaries(st.from_regex(r"[a-z][a-z_]{0,20}", fullmatch=True), st.integers(1, 10**6),
+                              max_size=3))
+def test_status_details_stay_within_the_aws_limits(message: str, models: dict[str, int]) -> None:
+    from edge_appliance.ota.jobs_emulator import status_details_problem
+
+    report = JobStatusReport(job_id="j", thing_name="t", rollout_id="r" * 128, ring=9, outcome=JobOutcome.FAILED,
+                             reason="smoke_failed", message=one_line(message), serving=models,
+                             figures=JobFigures(download_bytes=10**9, download_seconds=1e4, restarts=20,
+                                                smoke=SmokeResult(frames=10_000, accuracy=0.123456789,
+                                                                  latency_ms_p50=1e5, latency_ms_p99=1e5)),
+                             reported_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert status_details_problem(report.status_details()) is None
