@@ -131,6 +131,19 @@ def edge_run(
     raise typer.Exit(site_main(["--config", str(config), *(["--seconds", str(seconds)] if seconds else [])]))
 
 
+@app.command()
+def demo(
+    sites: Annotated[int, typer.Option(min=1, max=9, help="edge sites (site-2 drifts, site-3 loses its WAN)")] = 3,
+    report: Annotated[Path, typer.Option(help="edgecv-demo/1 JSON report")] = Path(".edgecv/demo-report.json"),
+    fps: Annotated[float, typer.Option(min=1, max=30, help="camera fps per site")] = 5.0,
+) -> None:
+    """The loop on one machine (the part built so far), stage by stage; exits non-zero if a stage failed."""
+    from edgecv.demo import run_demo
+
+    result = run_demo(sites=sites, report_path=report, fps=fps)
+    raise typer.Exit(0 if result.ok else 1)
+
+
 @bench_app.command("edge")
 def bench_edge_command(
     streams: Annotated[int, typer.Option(min=1, max=16, help="synthetic camera streams sharing one Triton")] = 1,
@@ -156,6 +169,30 @@ def bench_edge_command(
     if out_file:
         write_json_atomic(out_file, result)
     print(json.dumps(result, indent=2))
+
+
+@bench_app.command("sampler")
+def bench_sampler_command(
+    passes: Annotated[int, typer.Option(min=1, max=1000, help="forklift passes (4 per truck)")] = 36,
+    preset: Annotated[str, typer.Option(help="domain knobs: default, shifted, drift or mixed (cycles them)")
+                      ] = "mixed",
+    out_file: Annotated[Path | None, typer.Option("--out")] = None,
+    cache: Annotated[Path, typer.Option(help="rendered sequences are kept and reused here")] = Path(".edgecv/bench"),
+    triton: Annotated[str | None, typer.Option("--triton", help="a running Triton (default: start one)")] = None,
+) -> None:
+    """Hard-case recall (wrong decisions captured) vs upload rate of the sampler at its default settings."""
+    from edgecv.bench_sampler import bench_sampler, summary_line
+    from training.evaluation import write_json_atomic
+
+    try:
+        result = bench_sampler(passes=passes, preset=preset, cache=cache, triton_url=triton,
+                               on_progress=lambda line: err.print(line, highlight=False))
+    except (EdgecvError, FileNotFoundError) as exc:
+        fail(str(exc))
+    if out_file:
+        write_json_atomic(out_file, result)
+    print(json.dumps(result, indent=2))
+    err.print(summary_line(result), highlight=False, soft_wrap=True)
 
 
 @bench_app.command("models")
