@@ -4,6 +4,7 @@ a healthy release goes ring by ring to every device; a canary regression halts, 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +99,13 @@ def test_canary_regression_halts_rolls_back_and_raises_an_incident(
     rollback_doc = JobDocument.model_validate_json(
         local.client("iot").get_job_document(jobId="edgecv-roll-v4-rb0")["document"])
     assert rollback_doc.rollback and rollback_doc.targets == {MODEL: 3}
+
+
+def test_a_malformed_rollout_input_fails_with_one_clear_line(cloud: tuple[LocalCloud, SimulatedFleet, dict]) -> None:
+    local, _, releases = cloud
+    bad = rollout_input("roll-bad", releases[3], releases[2])
+    bad["release"]["sha256"] = "not-a-digest"
+    result = local.run("rollout", "roll-bad", bad)
+    assert result.status == "FAILED" and result.error == "BadEventError"
+    assert result.states == ["PlanRollout"]
+    assert "release.sha256" in json.loads(result.cause)["errorMessage"]
