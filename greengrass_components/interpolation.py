@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from contracts.errors import EdgecvError
@@ -18,7 +18,6 @@ PLACEHOLDER = re.compile(r"\{(?:(?P<component>[A-Za-z0-9._-]+):)?"
                          r"(?P<namespace>configuration|artifacts|work|kernel|iot):(?P<key>[^{}]*)\}")
 SYSTEM_KEYS = {"artifacts": {"path", "decompressedPath"}, "work": {"path"}, "kernel": {"rootPath"},
                "iot": {"thingName"}}
-_MISSING = object()
 
 
 class InterpolationError(EdgecvError):
@@ -39,7 +38,7 @@ def variables(text: str) -> list[Variable]:
 
 
 def json_pointer(document: Any, pointer: str) -> Any:
-    """RFC 6901 lookup; returns `_MISSING` sentinel-free: raises KeyError when the path does not exist."""
+    """RFC 6901 lookup; KeyError when the path does not exist."""
     if pointer == "":
         return document
     if not pointer.startswith("/"):
@@ -92,7 +91,6 @@ class Scope:
     components: Mapping[str, ComponentPaths]
     thing_name: str
     kernel_root: str
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def resolve(self, variable: Variable) -> str:
         target = variable.component or self.component
