@@ -17,7 +17,7 @@ from contracts.jobs import JobOutcome, SmokeExpectations
 from edge_appliance.ota.agent import OtaAgent
 from edge_appliance.ota.config import AgentConfig
 from edge_appliance.ota.downloader import Downloader
-from edge_appliance.ota.triton_model_server import TritonModelServer
+from edge_appliance.ota.triton_model_server import GrpcTritonControl, TritonModelServer
 from edge_appliance.pipeline_client import InferenceError, PipelineClient
 from model_repository.configs import REPOSITORY
 from tests.integration.ota.conftest import FlakyFileServer
@@ -100,3 +100,15 @@ def test_hot_swap_on_real_triton(tmp_path: Path, rendered_frames: Path, file_ser
         assert report is not None and (report.outcome, report.reason) == (JobOutcome.FAILED, "smoke_failed")
         assert server.serving_versions()["detector"] == 2 and server.loaded_versions()["detector"] == [2]
         assert agent.status().installed["detector"].version == 2
+
+        # the agent as its own process beside a Triton it does not supervise: gRPC control only
+        remote = TritonModelServer(GrpcTritonControl(pipeline.url), held_out=lambda n: frames[:n],
+                                   repository=pipeline.supervisor.process.repository)
+        agent = OtaAgent(config, trusted(signer), remote, Downloader(max_bytes=1 << 30), reports.append)
+        v4 = detector_bundle(file_server.folder, signer, 4)
+        with Load(pipeline.url, frames[0][1]) as load:
+            report = agent.handle("ota-v4", job_for(v4, file_server.url(v4.name), {"detector": 4},
+                                                    smoke=smoke).model_dump(mode="json"))
+        assert report is not None and report.outcome is JobOutcome.SUCCEEDED, (report.reason, report.message)
+        assert load.failed == [] and remote.loaded_versions()["detector"] == [4]
+        assert 'versions: [ 4 ]' in (pipeline.supervisor.process.repository / "detector" / "config.pbtxt").read_text()
