@@ -22,11 +22,9 @@ venv: $(STAMP)
 fonts:
 	@bash scripts/ensure-fonts.sh
 
-# Until the whole loop exists: render a golden set from a seed never used in training, evaluate v1 on it.
+# The loop on one machine (the part built so far: see README); report in .edgecv/demo-report.json
 demo: venv fonts
-	$(BIN)/edgecv generate --out .edgecv/datasets/demo-golden --seed 9001 --frames 100
-	$(BIN)/edgecv eval --dataset .edgecv/datasets/demo-golden --out .edgecv/demo-eval.json
-	@cat .edgecv/demo-eval.json
+	$(BIN)/edgecv demo
 
 test: venv fonts
 	$(BIN)/python -m pytest -q

@@ -75,7 +75,7 @@ class SiteConfig(BaseModel):
     triton_metrics_url: str | None = Field(default=None, title="Triton's Prometheus endpoint, for nv_* telemetry")
     data_dir: Path = Field(title="decision log, sample buffer and telemetry live here")
     cameras: list[CameraSpec] = Field(min_length=1)
-    buffer_cap_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024, title="disk buffer cap")
+    buffer_cap_bytes: int = Field(default=512 * 1024 * 1024, ge=64 * 1024, title="disk buffer cap")
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     upload: UploadSpec | None = None
     telemetry_interval_s: float = Field(default=10.0, gt=0, le=3600)
