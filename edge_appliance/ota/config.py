@@ -22,6 +22,8 @@ class AgentConfig(BaseModel):
     download_attempts: int = Field(default=5, ge=1, le=100)
     download_backoff_s: float = Field(default=0.5, ge=0.0, le=300.0)
     download_timeout_s: float = Field(default=30.0, gt=0.0, le=3600.0)
+    held_out_dir: Path | None = Field(default=None,
+                                      title="edgecv-annotations/1 set the smoke test runs (required with Triton)")
 
     @property
     def journal_dir(self) -> Path:

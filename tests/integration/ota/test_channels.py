@@ -156,3 +156,45 @@ def test_agent_served_over_mqtt_installs_a_moto_job(tmp_path: Path, moto_iot: tu
     assert report.outcome is JobOutcome.SUCCEEDED and report.serving == {MODEL: 1}
     assert report.figures.download_resumes == 1
     assert server.serving_versions() == {MODEL: 1}
+
+
+@needs_mosquitto
+@pytest.mark.slow
+def test_serve_process_over_mqtt(tmp_path: Path, moto_iot: tuple[Any, Any], broker: Mosquitto,
+                                 file_server: FlakyFileServer) -> None:
+    """`python -m edge_appliance.ota serve --channel mqtt` as its own process (the recipe's command line, with the
+    fake model server instead of Triton); SIGTERM ends it cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    iot, backend = moto_iot
+    store, create_job, execution = cloud(iot, backend)
+    signer = LocalSigner.generate()
+    bundle = make_bundle(file_server.folder, signer, 1)
+    (tmp_path / "agent.json").write_text(json.dumps({"root": str(tmp_path / "agent"), "thing_name": THING,
+                                                     "trusted_keys": [str(write_key(tmp_path / "k.pem", signer))]}))
+    repo = Path(__file__).resolve().parents[3]
+    with MqttJobsEmulator(JobsEmulatorCore(store), broker.host, broker.port, things=(THING,), poll_s=0.1):
+        process = subprocess.Popen([sys.executable, "-m", "edge_appliance.ota", "serve", "--config",
+                                    str(tmp_path / "agent.json"), "--channel", "mqtt", "--mqtt",
+                                    f"{broker.host}:{broker.port}", "--fake-server", str(tmp_path / "srv"),
+                                    "--wait-s", "0.5"], cwd=repo, env=dict(os.environ), stderr=subprocess.PIPE)
+        try:
+            create_job("ota-1", job_for(bundle, file_server.url(bundle.name), {MODEL: 1}).model_dump(mode="json"))
+            deadline = time.monotonic() + 60
+            while execution("ota-1")[0] in ("QUEUED", "IN_PROGRESS") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+            if process.stderr:
+                process.stderr.close()
+    assert execution("ota-1")[0] == "SUCCEEDED"
+    state = json.loads((tmp_path / "srv" / "server.json").read_text())
+    assert state["serving"] == {MODEL: 1}
