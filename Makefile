@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Fonts used by the synthetic renderer (training fonts and held-out "shifted" fonts).
-# Debian packages; installed when missing and we are allowed to (root or sudo).
+# Debian packages: fonts used by the synthetic renderer, Mosquitto, libpython3.11 for Triton's Python stub;
+# installed when missing and we are allowed to (root or sudo).
 fonts:
-	@bash scripts/ensure-fonts.sh
+	@bash scripts/ensure-system-packages.sh
 
 # The loop on one machine (the part built so far: see README); report in .edgecv/demo-report.json
 demo: venv fonts
