@@ -13,7 +13,7 @@ import pytest
 
 from contracts.jobs import JobFigures, JobOutcome, JobStatusReport
 from edge_appliance.ota.channel import JobChannel
-from edge_appliance.ota.errors import ChannelError
+from edge_appliance.ota.errors import ReportRefusedError
 
 THING = "site-1-box"
 
@@ -76,10 +76,10 @@ def refused_updates_raise_channel_error(h: Harness) -> None:
     h.create_job("job-a", {"n": 1})
     channel = h.channel()
     assert channel.next_job(5) is not None
-    with pytest.raises(ChannelError):
+    with pytest.raises(ReportRefusedError):
         channel.report(report("job-unknown"))
     channel.report(report("job-a"))
-    with pytest.raises(ChannelError):
+    with pytest.raises(ReportRefusedError):
         channel.report(report("job-a", JobOutcome.FAILED, "smoke_failed"))  # already terminal
     assert h.execution("job-a")[0] == "SUCCEEDED"
 

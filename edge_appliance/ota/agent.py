@@ -11,6 +11,7 @@ the old version is restored (it never stopped serving) and the outcome reported.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +49,7 @@ from edge_appliance.ota.errors import (
     DownloadMismatchError,
     DownloadTooLargeError,
     ModelServerError,
+    ReportRefusedError,
 )
 from edge_appliance.ota.installed import AgentStatus, CurrentJob, InstalledModel, InstalledStore, LastJob
 from edge_appliance.ota.journal import Journal, JournalRecord, VerifiedInfo
@@ -56,6 +58,7 @@ from edge_appliance.ota.recovery import RecoveryAction, plan_recovery, restore_p
 from edge_appliance.ota.states import ENDING, JobStep
 
 Reporter = Callable[[JobStatusReport], None]
+log = logging.getLogger(__name__)
 
 
 class _End(Exception):  # noqa: N818 - internal signal: the job ends here with this outcome
@@ -127,7 +130,10 @@ class OtaAgent:
                                      reason=AgentReason.JOB_INVALID.value,
                                      message=_one_line(f"the job document is invalid: {exc}"),
                                      serving=self.server.serving_versions(), reported_at=self._now())
-            self.reporter(report)
+            try:
+                self._send(report)
+            except ChannelError:
+                return None
             return report
         record = JournalRecord(job_id=job_id, document=doc, step=JobStep.RECEIVED,
                                previous=self.server.serving_versions(), received_at=self._now())
@@ -399,8 +405,15 @@ class OtaAgent:
                                  serving=self.server.serving_versions(),
                                  figures=record.figures.model_copy(update={"total_seconds": round(total, 3)}),
                                  reported_at=self._now())
-        self.reporter(report)
+        self._send(report)
         return report
+
+    def _send(self, report: JobStatusReport) -> None:
+        """Report; a refusal by the cloud (job canceled or already ended) ends the matter, nothing to resend."""
+        try:
+            self.reporter(report)
+        except ReportRefusedError as exc:
+            log.warning("job %s: the cloud refused the %s report: %s", report.job_id, report.outcome.value, exc)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.jobs import JobStatusReport
-from edge_appliance.ota.errors import ChannelError
+from edge_appliance.ota.errors import ChannelError, ReportRefusedError
 
 Listener = Callable[[str, bytes], None]
 
@@ -40,7 +40,8 @@ class JobChannel(Protocol):
         ...
 
     def report(self, report: JobStatusReport) -> None:
-        """Send the job's terminal status; raise ChannelError when it is not acknowledged."""
+        """Send the job's terminal status; ReportRefusedError when the cloud rejects it, ChannelError when no
+        answer came (then it is sent again later)."""
         ...
 
     def close(self) -> None: ...
@@ -166,7 +167,7 @@ class ProtocolJobChannel:
                                             {"status": report.outcome.value,
                                              "statusDetails": report.status_details()})
         if kind == "rejected":
-            raise ChannelError(f"the update of job {report.job_id} was rejected: "
+            raise ReportRefusedError(f"the update of job {report.job_id} was rejected: "
                                f"{body.get('code')}: {body.get('message')}")
 
     def close(self) -> None:

@@ -31,3 +31,7 @@ class ModelServerError(OtaError):
 
 class ChannelError(OtaError):
     """The job channel (MQTT, Greengrass IPC) failed to deliver a request or its reply."""
+
+
+class ReportRefusedError(ChannelError):
+    """The cloud refused a status update (job canceled, removed, or already ended); sending it again will not help."""

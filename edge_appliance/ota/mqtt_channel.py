@@ -10,7 +10,7 @@ from awsiot import ServiceStreamOptions, V2ServiceException, iotjobs
 
 from contracts.jobs import JobStatusReport
 from edge_appliance.ota.channel import JobExecution
-from edge_appliance.ota.errors import ChannelError
+from edge_appliance.ota.errors import ChannelError, ReportRefusedError
 
 
 class MqttJobChannel:
@@ -46,16 +46,17 @@ class MqttJobChannel:
     def report(self, report: JobStatusReport) -> None:
         self._result(self.jobs.update_job_execution(iotjobs.UpdateJobExecutionRequest(
             thing_name=self.thing_name, job_id=report.job_id, status=report.outcome.value,
-            status_details=report.status_details())), f"update of job {report.job_id}")
+            status_details=report.status_details())), f"update of job {report.job_id}", ReportRefusedError)
 
-    def _result(self, future, what: str):  # type: ignore[no-untyped-def]
+    def _result(self, future, what: str, refused: type[ChannelError] = ChannelError):  # type: ignore[no-untyped-def]
         try:
             return future.result(self.timeout_s + 1)
         except V2ServiceException as exc:
-            detail = exc.modeled_error
+            detail = exc.modeled_error  # set when the service answered on .../rejected
             code = getattr(detail, "code", None)
-            raise ChannelError(f"{what} failed: {code + ': ' if code else ''}"
-                               f"{getattr(detail, 'message', None) or exc.message}") from exc
+            kind = refused if detail is not None else ChannelError
+            raise kind(f"{what} failed: {code + ': ' if code else ''}"
+                       f"{getattr(detail, 'message', None) or exc.message}") from exc
         except FutureTimeout as exc:
             raise ChannelError(f"{what}: no reply within {self.timeout_s:g} s") from exc
 

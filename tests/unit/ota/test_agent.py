@@ -203,3 +203,15 @@ def test_a_new_job_waits_while_the_last_one_is_not_reported(site_v1: Site) -> No
     report = site_v1.agent().handle("job-v3", site_v1.job(bundle, 3).model_dump(mode="json"))
     assert report is not None and report.job_id == "job-v3" and report.outcome is JobOutcome.SUCCEEDED
     assert [r.job_id for r in site_v1.reports] == ["job-v1", "job-v2", "job-v3"]
+
+
+def test_a_report_the_cloud_refuses_ends_the_job_here(site_v1: Site) -> None:
+    from edge_appliance.ota.errors import ReportRefusedError
+
+    def refuse(report: object) -> None:
+        raise ReportRefusedError("InvalidStateTransition: the job was canceled")
+
+    site_v1.report = refuse  # type: ignore[method-assign]
+    report = site_v1.install(2)
+    assert report is not None and report.outcome is JobOutcome.SUCCEEDED
+    assert site_v1.agent().journal.current() is None  # not wedged waiting to resend
