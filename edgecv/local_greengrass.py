@@ -274,7 +274,7 @@ def plan_site(group: SiteGroup, thing_name: str, recipes: Mapping[str, Recipe], 
             except InterpolationError as exc:
                 raise LocalDeployError(f"site {thing_name}: {exc}") from exc
         configs[name] = config
-    problems = Validator(chosen, configs).run()
+    problems = Validator(chosen, configs, thing_name=thing_name).run()
     if problems:
         raise LocalDeployError(f"site {thing_name}: {problems[0]}")
     plans = []

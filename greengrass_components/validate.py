@@ -116,13 +116,13 @@ def dependency_order(recipes: Mapping[str, Recipe]) -> list[str]:
 
 class Validator:
     def __init__(self, recipes: Mapping[str, Recipe], configurations: Mapping[str, Mapping[str, Any]] | None = None,
-                 *, interpolated_configuration: bool = False) -> None:
+                 *, thing_name: str | None = None) -> None:
         """`configurations` (default: each recipe's DefaultConfiguration) lets a deployer check merged configs;
-        `interpolated_configuration` says whether recipe variables inside configuration values are resolved."""
+        `thing_name`: the device they were interpolated for (its name then scopes a topic like {iot:thingName})."""
         self.recipes = dict(recipes)
         self.configs = {name: (configurations or {}).get(name, r.default_configuration)
                         for name, r in self.recipes.items()}
-        self.interpolated_configuration = interpolated_configuration
+        self.thing_name = thing_name
         self.problems: list[Problem] = []
 
     def fail(self, component: str, message: str) -> None:
@@ -271,7 +271,8 @@ class Validator:
             if variable.text != "{iot:thingName}":
                 self.fail(name, f"{where}: only {{iot:thingName}} may appear in a resource, not {variable.text}")
         if service == "aws.greengrass.ipc.mqttproxy":
-            if "{iot:thingName}" not in resource:
+            levels = resource.split("/")
+            if "{iot:thingName}" not in levels and (self.thing_name is None or self.thing_name not in levels):
                 self.fail(name, f"{where}: IoT Core topic {resource!r} is not scoped to {{iot:thingName}}")
             elif resource.endswith("#") or "*" in resource:
                 self.fail(name, f"{where}: topic {resource!r} ends in a multi-level wildcard; list the topics")
