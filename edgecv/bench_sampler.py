@@ -76,10 +76,12 @@ class DecidedPass:
     pro: str | None
     dest: str | None
     damaged: bool
+    flagged: bool = False  # the sampler's pass-level policy found a reason to keep it (before any budget)
 
     @classmethod
-    def from_decision(cls, decision: PalletPassDecision) -> DecidedPass:
-        return cls(decision.pass_id, frozenset(decision.frame_ids), decision.pro, decision.dest, decision.damaged)
+    def from_decision(cls, decision: PalletPassDecision, flagged: bool = False) -> DecidedPass:
+        return cls(decision.pass_id, frozenset(decision.frame_ids), decision.pro, decision.dest, decision.damaged,
+                   flagged)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def score(matches: Sequence[PassMatch], stored: StoredFrames, frames: int) -> di
         of_kind = [m for m in wrong if kind in m.kinds]
         by_kind[kind.value] = {"wrong": len(of_kind), "captured": sum(is_captured(m, stored) for m in of_kind)}
     n_stored = stored.samples
+    flagged_wrong = sum(m.decision is not None and m.decision.flagged for m in wrong)
     recall = len(captured) / len(wrong) if wrong else None
     upload_rate = n_stored / frames if frames else 0.0
     return {
@@ -204,6 +207,10 @@ def score(matches: Sequence[PassMatch], stored: StoredFrames, frames: int) -> di
         "wrong_by_kind": by_kind,
         "captured_wrong_decisions": len(captured),
         "recall": round(recall, 4) if recall is not None else None,
+        # what the pass-level policy flagged, budget aside: the recall the sampler could reach with no budget limit
+        "flagged_wrong_decisions": flagged_wrong,
+        "flagged_recall": round(flagged_wrong / len(wrong), 4) if wrong else None,
+        "flagged_correct_decisions": sum(m.decision is not None and m.decision.flagged for m in correct),
         "correct_decisions": len(correct),
         "captured_correct_decisions": sum(is_captured(m, stored) for m in correct),
         "frames_stored": n_stored,
@@ -299,6 +306,17 @@ def load_sequence(plan: SequencePlan, directory: Path) -> LoadedSequence:
 
 
 # ---------------------------------------------------------------------------------------------- the real path
+def pass_flagged(decision: PalletPassDecision, config, manifest: TruckManifest | None) -> bool:
+    """Whether the sampler's pass-level policy finds a reason to keep this pass, as the site would ask it."""
+    from contracts.samples import SampleReason
+    from edge_appliance.sampler import pass_reasons
+    from edge_appliance.site_decisions import manifest_disagrees
+
+    disagreements = ([SampleReason.MANIFEST_DISAGREEMENT]
+                     if manifest is not None and manifest_disagrees(decision, manifest) else [])
+    return bool(pass_reasons(decision, config, disagreements))
+
+
 class CameraClock:
     """The camera's clock: the timestamp of the frame being decided (what the sampler's time caps run on)."""
 
@@ -388,7 +406,8 @@ def run_sequences(client, sequences: Sequence[LoadedSequence], seed: int = BENCH
             totals.update(frames_in=c.frames_in, frames_decided=c.frames_decided, dropped_frames=c.dropped_frames,
                           inference_errors=c.inference_errors, corrupt_frames=c.corrupt_frames)
             truths += true_passes(seq.annotations, seq.frame_tracks, first_frame_id, seq.plan.name)
-            decisions += [DecidedPass.from_decision(d) for d in site.decisions]
+            decisions += [DecidedPass.from_decision(d, flagged=pass_flagged(d, sampler.config, seq.manifest))
+                          for d in site.decisions]
             if on_sequence:
                 on_sequence(i, seq, {"frames": c.frames_decided, "decided_passes": len(site.decisions),
                                      "sampled": site.counters.frames_offered})
@@ -457,6 +476,7 @@ def bench_sampler(passes: int = DEFAULT_PASSES, preset: str = "mixed", cache: Pa
 def _describe(match: PassMatch, stored: StoredFrames) -> dict:
     d, t = match.decision, match.truth
     return {"kinds": sorted(k.value for k in match.kinds), "captured": is_captured(match, stored),
+            "flagged": d.flagged if d else False,
             "pass_id": d.pass_id if d else None, "truth": t.key if t else None,
             "decided": {"pro": d.pro, "dest": d.dest, "damaged": d.damaged} if d else None,
             "true": {"pro": t.pro, "dest": t.dest, "damaged": t.damaged} if t else None}
