@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from pathlib import Path
 
@@ -81,3 +84,65 @@ def latency_ms(onnx_path: Path, input_name: str, sample: np.ndarray, runs: int =
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {"p50": round(times[len(times) // 2], 3), "p95": round(times[int(len(times) * 0.95) - 1], 3)}
+
+
+# ------------------------------------------------------------------------------------- training-job output
+SERVING_MODEL = "model.onnx"
+LINEAGE = "lineage.json"
+PARITY_TOLERANCE = 1e-3  # max |torch - ONNX Runtime| a training job accepts before it fails
+
+
+class ParityError(RuntimeError):
+    """The exported ONNX model does not compute what the trained torch model computes."""
+
+
+def channel_sha256(directory: Path) -> str:
+    """Content hash of a training channel as delivered: every file's relative path and bytes, in path order."""
+    h = hashlib.sha256()
+    root = Path(directory)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def parity_samples(name: str, n: int = 4, seed: int = 0) -> np.ndarray:
+    """Inputs in the network's range ([0, 1] floats) for the parity check when no real ones are at hand."""
+    shape = SPECS[name][2]
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+def write_serving_model(name: str, model: torch.nn.Module, model_dir: Path, lineage: dict,
+                        samples: np.ndarray | None = None, tolerance: float = PARITY_TOLERANCE) -> dict:
+    """Export `model` as `model_dir/model.onnx` (the export `make train` uses) and write `lineage.json`.
+
+    The lineage gets the ONNX facts (opset, sha256, max |torch - ORT| on `samples`). Raises ParityError when
+    that difference exceeds `tolerance`: a training job must not hand on a model the edge would compute
+    differently. Returns the lineage written.
+    """
+    model = model.eval()
+    model_dir = Path(model_dir)
+    onnx_path = model_dir / SERVING_MODEL
+    export_onnx(name, model, onnx_path)
+    use = samples if samples is not None and len(samples) else parity_samples(name)
+    batch = np.ascontiguousarray(use[:8], dtype=np.float32)
+    diff = parity(name, model, onnx_path, batch)
+    if not diff <= tolerance:
+        raise ParityError(f"{name}: ONNX Runtime differs from torch by {diff:.3g} (tolerance {tolerance:g})")
+    out = {**lineage, "model": name,
+           "onnx": {"opset": OPSET, "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+                    "max_abs_diff_vs_torch": diff, "parity_samples": len(batch)}}
+    (model_dir / LINEAGE).write_text(json.dumps(out, indent=2))
+    return out
+
+
+def training_lineage(env_hyperparameters: dict[str, str], train_dir: Path | None, metrics: dict) -> dict:
+    """What a training job records about itself: hyperparameters as given, its train channel's hash, results."""
+    return {
+        "role": "edge",
+        "training_job": os.environ.get("SM_TRAINING_JOB_NAME"),
+        "hyperparameters": dict(env_hyperparameters),
+        "dataset": {"channel": "train", "sha256": channel_sha256(train_dir) if train_dir is not None else None},
+        "training": {k: v for k, v in metrics.items() if k != "loss_history"},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

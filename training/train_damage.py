@@ -13,6 +13,7 @@ import torch
 
 from model_repository.processing import DAMAGE_THRESHOLD, damage_input
 from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.export import training_lineage, write_serving_model
 from training.models import DamageClassifier, count_parameters
 from training.sagemaker_env import parse_training_env
 from training.train_ocr import jitter_box
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         "final_loss": history[-1]["loss"], "val": val, "loss_history": history, "init": init,
     }
     save_checkpoint(env.model_dir, model, {"width": width}, metrics)
+    write_serving_model("damage_classifier", model, env.model_dir,
+                        training_lineage(env.hyperparameters, env.channel("train"), metrics),
+                        samples=xs[val_idx[:8]].astype(np.float32) / 255)
     print(f"damage: {steps} steps in {clock.seconds:.0f}s, val {val}")
     return 0
 

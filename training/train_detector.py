@@ -14,6 +14,7 @@ import torch
 
 from model_repository.processing import DETECTOR_CLASSES, DETECTOR_H, DETECTOR_STRIDE, DETECTOR_W, detector_input
 from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.export import training_lineage, write_serving_model
 from training.models import PalletDetector, count_parameters
 from training.sagemaker_env import parse_training_env
 
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         "final_loss": history[-1]["loss"], "loss_history": history, "init": init,
     }
     save_checkpoint(env.model_dir, model, {"width": width}, metrics)
+    write_serving_model("detector", model, env.model_dir,
+                        training_lineage(env.hyperparameters, env.channel("train"), metrics))
     print(f"detector: {steps} steps in {clock.seconds:.0f}s, final loss {history[-1]['loss']:.3f}")
     return 0
 

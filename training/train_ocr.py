@@ -23,6 +23,7 @@ from model_repository.processing import (
     read_label,
 )
 from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.export import training_lineage, write_serving_model
 from training.models import OCR_FEATURE_STRIDE_Y, LabelReader, count_parameters
 from training.sagemaker_env import parse_training_env
 from training.synth.patches import label_patch
@@ -185,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         "final_loss": history[-1]["loss"], "val_exact_match": val_em, "loss_history": history, "init": init,
     }
     save_checkpoint(env.model_dir, model, {"width": width}, metrics)
+    write_serving_model("ocr", model, env.model_dir,
+                        training_lineage(env.hyperparameters, env.channel("train"), metrics),
+                        samples=xs[val_idx[:8]].astype(np.float32))
     print(f"ocr: {steps} steps in {clock.seconds:.0f}s, val exact match {val_em:.3f}")
     return 0
 
