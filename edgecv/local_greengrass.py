@@ -403,7 +403,7 @@ class LocalDeployment:
 
     def __init__(self, plan: SitePlan, *, probes: Mapping[str, Probe] | None = None,
                  runtime_prefix: Path | None = None, ready_timeout_s: float = 120.0, stop_timeout_s: float = 30.0,
-                 settle_s: float = 1.0, environ: Mapping[str, str] | None = None,
+                 settle_s: float = 1.0, orphan_grace_s: float = 2.0, environ: Mapping[str, str] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.plan = plan
         self.probes = dict(DEFAULT_PROBES if probes is None else probes)
@@ -411,6 +411,7 @@ class LocalDeployment:
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.settle_s = settle_s
+        self.orphan_grace_s = orphan_grace_s
         self.environ = dict(os.environ if environ is None else environ)
         self.sleep, self.clock = sleep, clock
         self.components = {p.name: RunningComponent(p) for p in plan.components}
@@ -482,7 +483,16 @@ class LocalDeployment:
                                        f"{self.ready_timeout_s:.0f} s (log: {plan.log_path})")
             self.sleep(0.2)
         running.state = ComponentState.RUNNING
+        self._remember_tree(running)
         log.info("%s/%s: ready", self.plan.thing_name, plan.name)
+
+    @staticmethod
+    def _remember_tree(running: RunningComponent) -> None:
+        """Note the Run process's descendants now: once it dies they are re-parented and no longer findable."""
+        if running.process is None:
+            return
+        known = {(pid, start) for pid, start in running.tree if alive(pid, start)}
+        running.tree = sorted(known | set(descendants(running.process.pid)))
 
     @staticmethod
     def _last_log_line(plan: ComponentPlan) -> str:
@@ -502,6 +512,7 @@ class LocalDeployment:
                 continue
             code = running.process.poll()
             if code is None:
+                self._remember_tree(running)
                 continue
             running.exit_code = code
             if code == 0:
@@ -554,7 +565,7 @@ class LocalDeployment:
         process = running.process
         if process is None:
             return
-        running.tree = descendants(process.pid) + running.tree
+        self._remember_tree(running)
         if process.poll() is None:
             running.state = ComponentState.STOPPING
             with contextlib.suppress(ProcessLookupError):
@@ -576,15 +587,19 @@ class LocalDeployment:
             running.state = ComponentState.STOPPED
         self._shutdown(running.plan)
 
-    def _reap_tree(self, running: RunningComponent, grace_s: float = 5.0) -> None:
-        """Descendants that left the process group (tritonserver runs in its own session) get a grace period to
-        exit with their parent, then SIGKILL."""
-        deadline = self.clock() + grace_s
-        while any(alive(pid, start) for pid, start in running.tree) and self.clock() < deadline:
+    def _reap_tree(self, running: RunningComponent) -> None:
+        """Descendants that outlived the Run process (tritonserver runs in its own session) are orphans nobody
+        else will stop: SIGTERM, a short grace, then SIGKILL."""
+        leftovers = [(pid, start) for pid, start in running.tree if alive(pid, start)]
+        for pid, _ in leftovers:
+            log.warning("%s/%s: stopping leftover process %d", self.plan.thing_name, running.plan.name, pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = self.clock() + self.orphan_grace_s
+        while any(alive(pid, start) for pid, start in leftovers) and self.clock() < deadline:
             self.sleep(0.1)
-        for pid, start in running.tree:
+        for pid, start in leftovers:
             if alive(pid, start):
-                log.warning("%s/%s: killing leftover process %d", self.plan.thing_name, running.plan.name, pid)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         running.tree = [(pid, start) for pid, start in running.tree if alive(pid, start)]

@@ -1,0 +1,225 @@
+"""The local Greengrass deployer with real processes: start order and readiness, restarts (HARD dependents follow),
+stop in reverse with Shutdown scripts, nothing left behind (also a child in its own session, and on errors); and
+Triton + Ingest for one site from the shipped recipes until the site's telemetry shows decided frames."""
+
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from contracts.telemetry import SiteTelemetry
+from edgecv.local_greengrass import (
+    ComponentState,
+    LocalDeployError,
+    LocalDeployment,
+    SiteGroup,
+    alive,
+    deploy_group,
+    load_group_recipes,
+    plan_site,
+)
+
+pytestmark = pytest.mark.integration
+
+# A server that starts a grandchild in its own session (as the Triton supervisor starts tritonserver) and records
+# its pid; SIGTERM makes it exit without stopping the grandchild, which the deployer must still clean up.
+SERVER = """
+import os, signal, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+open("grandchild.pid", "w").write(str(child.pid))
+open("ready", "w").write("1")
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def recipe(name, run, deps=None, config=None, shutdown=None):
+    lifecycle = {"Run": {"Script": run}}
+    if shutdown:
+        lifecycle["Shutdown"] = {"Script": shutdown, "Timeout": 10}
+    return {
+        "RecipeFormatVersion": "2020-01-25", "ComponentName": name, "ComponentVersion": "1.0.0",
+        "ComponentDescription": "test component", "ComponentPublisher": "tests",
+        "ComponentDependencies": {d: {"VersionRequirement": "^1.0.0", "DependencyType": kind}
+                                  for d, kind in (deps or {}).items()},
+        "ComponentConfiguration": {"DefaultConfiguration": config or {}},
+        "Manifests": [{"Platform": {"os": "linux", "architecture": arch}, "Lifecycle": lifecycle}
+                      for arch in ("amd64", "aarch64")],
+    }
+
+
+@pytest.fixture
+def fake_recipes(tmp_path):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (tmp_path / "server.py").write_text(SERVER)
+    log = tmp_path / "events.log"
+    recipes = [
+        recipe("com.t.Server", f"exec python3 {tmp_path}/server.py",
+               shutdown=f"echo shutdown {{iot:thingName}} server >> {log}"),
+        recipe("com.t.Hard", "echo $GREETING > greeting; exec sleep 600", {"com.t.Server": "HARD"},
+               {"greeting": "hello"}, shutdown=f"echo shutdown hard >> {log}"),
+        recipe("com.t.Soft", "exec sleep 600", {"com.t.Server": "SOFT"}, shutdown=f"echo shutdown soft >> {log}"),
+    ]
+    recipes[1]["Manifests"][0]["Lifecycle"]["Run"]["Setenv"] = {"GREETING": "{configuration:/greeting}"}
+    recipes[1]["Manifests"][1]["Lifecycle"]["Run"]["Setenv"] = {"GREETING": "{configuration:/greeting}"}
+    for r in recipes:
+        (folder / f"{r['ComponentName']}.json").write_text(json.dumps(r))
+    return load_group_recipes(folder), log
+
+
+def server_probe(plan):
+    return (plan.work_dir / "ready").exists()
+
+
+def fake_group(**site):
+    return SiteGroup.model_validate({"group": "t", "components": {"com.t.Hard": {}, "com.t.Soft": {}},
+                                     "sites": {"site-t": site}})
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_start_restart_and_stop_leave_nothing_behind(fake_recipes, tmp_path):
+    recipes, events = fake_recipes
+    update = {"com.t.Hard": {"configurationUpdate": {"merge": {"greeting": "bonjour"}}}}
+    plan = plan_site(fake_group(**update), "site-t", recipes, tmp_path / "gg")
+    assert [c.name for c in plan.components] == ["com.t.Server", "com.t.Hard", "com.t.Soft"]
+    deployment = LocalDeployment(plan, probes={"com.t.Server": server_probe}, stop_timeout_s=5, settle_s=0.3)
+    with deployment:
+        assert set(deployment.states().values()) == {ComponentState.RUNNING}
+        server = plan.component("com.t.Server")
+        grandchild = int((server.work_dir / "grandchild.pid").read_text())
+        assert grandchild in deployment.pids()
+        assert (plan.component("com.t.Hard").work_dir / "greeting").read_text().strip() == "bonjour"
+        assert (server.work_dir / "venv").resolve() == Path(sys.prefix).resolve()
+
+        hard_pid = deployment.components["com.t.Hard"].process.pid
+        soft_pid = deployment.components["com.t.Soft"].process.pid
+        os.kill(deployment.components["com.t.Server"].process.pid, signal.SIGKILL)
+        assert wait_for(lambda: deployment.components["com.t.Server"].process.poll() is not None)
+        states = deployment.poll()
+        assert states["com.t.Server"] is ComponentState.RUNNING
+        assert deployment.components["com.t.Server"].restarts == 1
+        assert deployment.components["com.t.Hard"].process.pid != hard_pid, "a HARD dependent restarts too"
+        assert deployment.components["com.t.Soft"].process.pid == soft_pid, "a SOFT dependent keeps running"
+        assert not alive(grandchild), "the killed server's own-session child was cleaned up"
+        running = deployment.pids()
+    assert not any(alive(pid) for pid in running)
+    assert deployment.pids() == []
+    assert set(deployment.states().values()) == {ComponentState.STOPPED}
+    lines = events.read_text().splitlines()
+    # restart: hard then server; final stop: reverse start order
+    assert lines == ["shutdown hard", "shutdown site-t server", "shutdown soft", "shutdown hard",
+                     "shutdown site-t server"]
+    assert "start com.t.Server" in (plan.root / "logs" / "com.t.Server.log").read_text()
+
+
+def test_a_component_that_fails_to_start_stops_the_others_with_its_reason(fake_recipes, tmp_path):
+    recipes, _ = fake_recipes
+    broken = recipes["com.t.Hard"].model_dump(mode="json", exclude_none=True)
+    for manifest in broken["Manifests"]:
+        manifest["Lifecycle"]["Run"]["Script"] = "echo 'cannot open camera door-7' >&2; exit 3"
+    recipes = {**recipes, "com.t.Hard": type(recipes["com.t.Hard"]).model_validate(broken)}
+    plan = plan_site(fake_group(), "site-t", recipes, tmp_path / "gg")
+    deployment = LocalDeployment(plan, probes={"com.t.Server": server_probe}, stop_timeout_s=5, settle_s=2)
+    reason = re.escape("com.t.Hard exited with code 3 before it was ready: cannot open camera door-7")
+    with pytest.raises(LocalDeployError, match=reason):
+        deployment.start()
+    assert deployment.pids() == []
+    grandchild = int((plan.component("com.t.Server").work_dir / "grandchild.pid").read_text())
+    assert not alive(grandchild)
+
+
+def test_an_exception_inside_the_block_stops_every_site(fake_recipes, tmp_path):
+    recipes, _ = fake_recipes
+    site_group = SiteGroup.model_validate({"group": "t", "components": {"com.t.Soft": {}},
+                                           "sites": {"site-1": {}, "site-2": {}}})
+    seen = []
+    with pytest.raises(RuntimeError, match="boom"), \
+            deploy_group(site_group, tmp_path / "gg", recipes, probes={"com.t.Server": server_probe},
+                         stop_timeout_s=5, settle_s=0.3) as deployments:
+        assert [d.plan.thing_name for d in deployments] == ["site-1", "site-2"]
+        seen = [pid for d in deployments for pid in d.pids()]
+        assert len(seen) >= 6  # per site: server, its grandchild, soft
+        raise RuntimeError("boom")
+    assert seen and not any(alive(pid) for pid in seen)
+
+
+# ------------------------------------------------------------------------------------ the real components
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def one_pass(tmp_path_factory):
+    from training.synth.sequences import write_sequence
+
+    return write_sequence(tmp_path_factory.mktemp("gg-seq") / "seq", seed=31, passes=1, fps=15)
+
+
+def telemetry(path):
+    if not path.exists():
+        return []
+    return [SiteTelemetry.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_triton_and_ingest_for_one_site_from_the_shipped_recipes(one_pass, tmp_path, monkeypatch):
+    grpc, http, metrics = free_ports(3)
+    group_file = tmp_path / "group.json"
+    group_file.write_text(json.dumps({
+        "format": "edgecv-greengrass-group/1", "group": "ring-0",
+        "components": {"com.edgecv.Ingest": {"componentVersion": "1.0.0"}},
+        "sites": {"site-a": {
+            "com.edgecv.Triton": {"configurationUpdate": {"merge": {
+                "grpcPort": grpc, "httpPort": http, "metricsPort": metrics, "healthIntervalSeconds": 1}}},
+            "com.edgecv.Ingest": {"configurationUpdate": {"merge": {"site": {
+                "triton_url": f"127.0.0.1:{grpc}", "triton_metrics_url": f"http://127.0.0.1:{metrics}/metrics",
+                "cameras": [{"camera_id": "door-7", "source": f"synthetic:{one_pass}", "fps": 15, "loops": None,
+                             "overload": "block", "manifest": str(one_pass / "manifest.json")}],
+                "upload": None, "telemetry_interval_s": 1.0}}}}}},
+    }))
+    site_group = SiteGroup.load(group_file)
+    with deploy_group(site_group, tmp_path / "gg", load_group_recipes(), stop_timeout_s=30) as deployments:
+        (site,) = deployments
+        assert site.states() == {"com.edgecv.Triton": ComponentState.RUNNING,
+                                 "com.edgecv.Ingest": ComponentState.RUNNING}
+        ingest = site.plan.component("com.edgecv.Ingest")
+        records = ingest.work_dir / "data" / "telemetry.jsonl"
+        assert wait_for(lambda: any(r.cameras["door-7"].frames_decided > 0 for r in telemetry(records)), 180), \
+            (site.plan.root / "logs" / "com.edgecv.Ingest.log").read_text()[-2000:]
+        assert site.poll()["com.edgecv.Ingest"] is ComponentState.RUNNING
+        started = site.pids()
+        triton_log = (site.plan.root / "logs" / "com.edgecv.Triton.log").read_text()
+        assert f"Triton serving on 127.0.0.1:{grpc}" in triton_log
+        health = json.loads((site.plan.component("com.edgecv.Triton").work_dir / "health.json").read_text())
+        assert health
+    assert len(started) >= 3  # triton_service, tritonserver (own session), site ingest
+    assert not any(alive(pid) for pid in started), "a component process outlived the deployment"
+    assert site.pids() == []
+    last = telemetry(records)[-1]
+    assert last.site_id == "site-a" and last.model_versions == {"detector": "1", "ocr": "1",
+                                                                "damage_classifier": "1"}
+    assert last.cameras["door-7"].frames_decided > 0
+    assert not (site.plan.component("com.edgecv.Triton").work_dir / "health.json").exists(), "Shutdown ran"
