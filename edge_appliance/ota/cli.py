@@ -110,7 +110,7 @@ def open_channel(args: argparse.Namespace, thing_name: str) -> tuple[JobChannel,
 
         gg = GreengrassJobChannel.connect(thing_name)
         return gg, gg.close
-    from edge_appliance.ota.mqtt import connect
+    from edge_appliance.ota.mqtt import connect, disconnect
     from edge_appliance.ota.mqtt_channel import MqttJobChannel
 
     if args.endpoint:
@@ -130,7 +130,7 @@ def open_channel(args: argparse.Namespace, thing_name: str) -> tuple[JobChannel,
 
     def close() -> None:
         mqtt_channel.close()
-        client.stop()
+        disconnect(client)
 
     return mqtt_channel, close
 

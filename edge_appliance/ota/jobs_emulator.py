@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edge_appliance.ota.mqtt import connect, publish, subscribe
+from edge_appliance.ota.mqtt import connect, disconnect, publish, subscribe
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "REMOVED", "TIMED_OUT"})
 ALLOWED_UPDATES = {"QUEUED": {"IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED"},
@@ -334,7 +334,7 @@ class MqttJobsEmulator:
         if self._thread is not None:
             self._thread.join(5)
         if self._client is not None:
-            self._client.stop()
+            disconnect(self._client)
             self._client = None
 
     def __enter__(self) -> MqttJobsEmulator:

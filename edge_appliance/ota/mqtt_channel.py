@@ -61,7 +61,5 @@ class MqttJobChannel:
             raise ChannelError(f"{what}: no reply within {self.timeout_s:g} s") from exc
 
     def close(self) -> None:
-        """Drop the stream and the request-response client (the CRT releases them when unreferenced);
-        the MQTT client belongs to the caller."""
-        self._stream = None
-        self.jobs = None  # type: ignore[assignment]
+        """Nothing to release early: the stream and request-response client go with this object, after the caller
+        has stopped the MQTT client it owns (`mqtt.disconnect`)."""

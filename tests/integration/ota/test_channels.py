@@ -9,6 +9,7 @@ reads SUCCEEDED with the agent's figures from `describe_job_execution`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from edge_appliance.ota.greengrass_channel import GreengrassJobChannel
 from edge_appliance.ota.jobs_emulator import JobsEmulatorCore, MotoJobStore, MqttJobsEmulator
 from edge_appliance.ota.model_server import FakeModelServer
 from edge_appliance.ota.mosquitto import Mosquitto, free_port, mosquitto_binary
-from edge_appliance.ota.mqtt import connect
+from edge_appliance.ota.mqtt import connect, disconnect
 from edge_appliance.ota.mqtt_channel import MqttJobChannel
 from edge_appliance.ota.runner import serve
 from tests.integration.ota.conftest import FlakyFileServer
@@ -86,31 +87,28 @@ def harness(request: pytest.FixtureRequest, moto_iot: tuple[Any, Any]) -> Iterat
     iot, backend = moto_iot
     store, create_job, execution = cloud(iot, backend)
     core = JobsEmulatorCore(store)
-    closers: list[Callable[[], None]] = []
-    if request.param == "mqtt":
-        if mosquitto_binary() is None:
-            pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
-        broker = Mosquitto(request.getfixturevalue("tmp_path") / "mosquitto").start()
-        closers.append(broker.stop)
-        emulator = MqttJobsEmulator(core, broker.host, broker.port, things=(THING,), poll_s=0.1).start()
-        closers.append(emulator.stop)
+    with contextlib.ExitStack() as cleanup:  # every close runs, even when an earlier one raises
+        if request.param == "mqtt":
+            if mosquitto_binary() is None:
+                pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
+            broker = Mosquitto(request.getfixturevalue("tmp_path") / "mosquitto").start()
+            cleanup.callback(broker.stop)
+            emulator = MqttJobsEmulator(core, broker.host, broker.port, things=(THING,), poll_s=0.1).start()
+            cleanup.callback(emulator.stop)
+            count = iter(range(100))
 
-        def channel() -> MqttJobChannel:
-            client = connect(broker.host, broker.port, f"{THING}-{len(closers)}")
-            made = MqttJobChannel(client, THING, timeout_s=5)
-            closers.append(client.stop)
-            closers.append(made.close)
-            return made
-    else:
-        def channel() -> GreengrassJobChannel:  # type: ignore[misc]
-            ipc = FakeGreengrassIpc(core)
-            closers.append(ipc.close)
-            return GreengrassJobChannel(ipc, THING, timeout_s=5)
-    try:
+            def channel() -> MqttJobChannel:
+                client = connect(broker.host, broker.port, f"{THING}-{next(count)}")
+                cleanup.callback(disconnect, client)
+                made = MqttJobChannel(client, THING, timeout_s=5)
+                cleanup.callback(made.close)
+                return made
+        else:
+            def channel() -> GreengrassJobChannel:  # type: ignore[misc]
+                ipc = FakeGreengrassIpc(core)
+                cleanup.callback(ipc.close)
+                return GreengrassJobChannel(ipc, THING, timeout_s=5)
         yield Harness(channel, create_job, execution)
-    finally:
-        for close in reversed(closers):
-            close()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
@@ -149,7 +147,7 @@ def test_agent_served_over_mqtt_installs_a_moto_job(tmp_path: Path, moto_iot: tu
             stop.set()
             worker.join(10)
             channel.close()
-            client.stop()
+            disconnect(client)
     status, details = execution("ota-1")
     assert status == "SUCCEEDED", details
     report = JobStatusReport.from_status_details("ota-1", THING, details)
