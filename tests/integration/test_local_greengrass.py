@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -185,12 +186,19 @@ def telemetry(path):
 
 
 @pytest.mark.slow
-def test_triton_and_ingest_for_one_site_from_the_shipped_recipes(one_pass, tmp_path, monkeypatch):
+def test_triton_ingest_and_ota_agent_for_one_site_from_the_shipped_recipes(one_pass, tmp_path):
+    from contracts.bundles import LocalSigner, write_key_pair
+    from edge_appliance.ota.mosquitto import Mosquitto, mosquitto_binary
+
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed (apt-get install -y mosquitto)")
     grpc, http, metrics = free_ports(3)
+    _, public_key = write_key_pair(tmp_path / "keys", LocalSigner.generate())
+    broker = Mosquitto(tmp_path / "mosquitto").start()
     group_file = tmp_path / "group.json"
     group_file.write_text(json.dumps({
         "format": "edgecv-greengrass-group/1", "group": "ring-0",
-        "components": {"com.edgecv.Ingest": {"componentVersion": "1.0.0"}},
+        "components": {"com.edgecv.Ingest": {"componentVersion": "1.0.0"}, "com.edgecv.OtaAgent": {}},
         "sites": {"site-a": {
             "com.edgecv.Triton": {"configurationUpdate": {"merge": {
                 "grpcPort": grpc, "httpPort": http, "metricsPort": metrics, "healthIntervalSeconds": 1}}},
@@ -198,28 +206,42 @@ def test_triton_and_ingest_for_one_site_from_the_shipped_recipes(one_pass, tmp_p
                 "triton_url": f"127.0.0.1:{grpc}", "triton_metrics_url": f"http://127.0.0.1:{metrics}/metrics",
                 "cameras": [{"camera_id": "door-7", "source": f"synthetic:{one_pass}", "fps": 15, "loops": None,
                              "overload": "block", "manifest": str(one_pass / "manifest.json")}],
-                "upload": None, "telemetry_interval_s": 1.0}}}}}},
+                "upload": None, "telemetry_interval_s": 1.0}}}},
+            "com.edgecv.OtaAgent": {"configurationUpdate": {"merge": {
+                "agent": {"trusted_keys": [str(public_key)]},
+                "channel": "mqtt", "channelOptions": f"--mqtt 127.0.0.1:{broker.port}"}}}}},
     }))
     site_group = SiteGroup.load(group_file)
-    with deploy_group(site_group, tmp_path / "gg", load_group_recipes(), stop_timeout_s=30) as deployments:
-        (site,) = deployments
-        assert site.states() == {"com.edgecv.Triton": ComponentState.RUNNING,
-                                 "com.edgecv.Ingest": ComponentState.RUNNING}
-        ingest = site.plan.component("com.edgecv.Ingest")
-        records = ingest.work_dir / "data" / "telemetry.jsonl"
-        assert wait_for(lambda: any(r.cameras["door-7"].frames_decided > 0 for r in telemetry(records)), 180), \
-            (site.plan.root / "logs" / "com.edgecv.Ingest.log").read_text()[-2000:]
-        assert site.poll()["com.edgecv.Ingest"] is ComponentState.RUNNING
-        started = site.pids()
-        triton_log = (site.plan.root / "logs" / "com.edgecv.Triton.log").read_text()
-        assert f"Triton serving on 127.0.0.1:{grpc}" in triton_log
-        health = json.loads((site.plan.component("com.edgecv.Triton").work_dir / "health.json").read_text())
-        assert health
-    assert len(started) >= 3  # triton_service, tritonserver (own session), site ingest
+    try:
+        with deploy_group(site_group, tmp_path / "gg", load_group_recipes(), stop_timeout_s=30) as deployments:
+            (site,) = deployments
+            assert list(site.states().values()) == [ComponentState.RUNNING] * 3
+            assert next(iter(site.states())) == "com.edgecv.Triton"
+            ingest = site.plan.component("com.edgecv.Ingest")
+            records = ingest.work_dir / "data" / "telemetry.jsonl"
+            assert wait_for(lambda: any(r.cameras["door-7"].frames_decided > 0 for r in telemetry(records)), 180), \
+                (site.plan.root / "logs" / "com.edgecv.Ingest.log").read_text()[-2000:]
+            states = site.poll()
+            assert states["com.edgecv.Ingest"] is states["com.edgecv.OtaAgent"] is ComponentState.RUNNING, \
+                (site.plan.root / "logs" / "com.edgecv.OtaAgent.log").read_text()[-2000:]
+            agent = site.plan.component("com.edgecv.OtaAgent")
+            triton = site.plan.component("com.edgecv.Triton")
+            status = subprocess.run(
+                [sys.executable, "-m", "edge_appliance.ota", "status", "--config", str(agent.work_dir / "agent.json"),
+                 "--triton-url", f"127.0.0.1:{grpc}", "--repository", str(triton.work_dir / "repository"),
+                 "--json"], capture_output=True, text=True, timeout=120)
+            assert status.returncode == 0, status.stderr[-2000:]
+            assert f"Triton serving on 127.0.0.1:{grpc}" in (site.plan.root / "logs" / "com.edgecv.Triton.log"
+                                                             ).read_text()
+            assert json.loads((triton.work_dir / "health.json").read_text())
+            started = site.pids()
+    finally:
+        broker.stop()
+    assert len(started) >= 4  # triton_service, tritonserver (own session), site ingest, OTA agent
     assert not any(alive(pid) for pid in started), "a component process outlived the deployment"
     assert site.pids() == []
     last = telemetry(records)[-1]
     assert last.site_id == "site-a" and last.model_versions == {"detector": "1", "ocr": "1",
                                                                 "damage_classifier": "1"}
     assert last.cameras["door-7"].frames_decided > 0
-    assert not (site.plan.component("com.edgecv.Triton").work_dir / "health.json").exists(), "Shutdown ran"
+    assert not (triton.work_dir / "health.json").exists(), "Triton's Shutdown script ran"
