@@ -245,3 +245,40 @@ def test_triton_ingest_and_ota_agent_for_one_site_from_the_shipped_recipes(one_p
                                                                 "damage_classifier": "1"}
     assert last.cameras["door-7"].frames_decided > 0
     assert not (triton.work_dir / "health.json").exists(), "Triton's Shutdown script ran"
+
+
+def test_every_interpolated_lifecycle_script_is_valid_sh(tmp_path):
+    site_group = SiteGroup.model_validate({"group": "g", "components": {"com.edgecv.Ingest": {},
+                                                                        "com.edgecv.OtaAgent": {}},
+                                           "sites": {"site-a": {}}})
+    recipes = load_group_recipes()
+    plan = plan_site(site_group, "site-a", recipes, tmp_path, ("linux", "amd64"))
+    scripts = [c.run for c in plan.components] + [c.shutdown for c in plan.components if c.shutdown]
+    for name in ("com.edgecv.Triton", "com.edgecv.Ingest", "com.edgecv.OtaAgent"):
+        install = recipes[name].manifest_for("linux", "aarch64").Lifecycle.Install.Script
+        scripts.append(install.replace("{work:path}", "/w").replace("{artifacts:path}", "/a"))
+    for script in scripts:
+        result = subprocess.run(["/bin/sh", "-n", "-c", script], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, (script, result.stderr)
+
+
+@pytest.mark.slow
+def test_build_writes_a_wheel_holding_what_the_run_scripts_start(tmp_path):
+    import zipfile
+
+    from greengrass_components.recipe import load_recipe
+
+    result = subprocess.run([sys.executable, "-m", "edgecv.cli", "greengrass", "build", "--out", str(tmp_path),
+                             "--bucket", "edgecv-artifacts-1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = (tmp_path / "s3" / "edgecv" / "artifacts").glob("edgecv-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"edge_appliance/triton_service.py", "edge_appliance/site.py", "edge_appliance/ota/__main__.py",
+            "model_repository/detector/1/model.onnx", "greengrass_components/recipes/com.edgecv.Triton.json"} <= names
+    for path in (tmp_path / "recipes").glob("*.json"):
+        recipe = load_recipe(path)
+        for manifest in recipe.Manifests:
+            assert {a.URI.rsplit("/", 1)[-1] for a in manifest.Artifacts} == {wheel.name, "constraints.txt"}
+            assert all(a.URI.startswith("s3://edgecv-artifacts-1/edgecv/artifacts/") and a.Digest
+                       for a in manifest.Artifacts)
+            assert f"{{artifacts:path}}/{wheel.name}" in manifest.Lifecycle.Install.Script
