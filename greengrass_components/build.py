@@ -1,5 +1,6 @@
-"""Artifact build: the project wheel (`pip wheel . --no-deps`), a constraints file pinning the runtime dependency
-closure as installed here, and the recipes rendered with their artifact URIs (bucket filled in) and SHA-256 digests.
+"""Artifact build: the project wheel (`pip wheel . --no-deps`, on a clean copy of the tree), a constraints file
+pinning the runtime dependency closure as installed here, and the recipes rendered with their artifact URIs
+(bucket filled in) and SHA-256 digests.
 
 Layout of `--out DIR`:
     DIR/s3/edgecv/artifacts/<wheel>, DIR/s3/edgecv/artifacts/constraints.txt   (upload DIR/s3 to the bucket root)
@@ -13,8 +14,10 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -109,13 +112,23 @@ def _extra_requirements(name: str, extra: str, pins: dict[str, str]) -> Iterable
             yield requirement.name
 
 
+COPY_IGNORE = (".git", ".venv", ".edgecv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+               ".ruff_cache", ".hypothesis", "cdk.out", "node_modules", "*.pyc")
+
+
 def build_wheel(out_dir: Path, project_root: Path = PROJECT_ROOT,
                 run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> Path:
+    """`pip wheel . --no-deps` on a clean copy of the tree: setuptools' in-tree `build/` keeps files that were
+    deleted since the last build (they would ship), and other builds may share it."""
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob(f"{PROJECT}-*.whl"):
         old.unlink()
-    result = run([sys.executable, "-m", "pip", "wheel", str(project_root), "--no-deps", "--no-build-isolation",
-                  "--quiet", "-w", str(out_dir)], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="edgecv-wheel-") as tmp:
+        source = Path(tmp) / "src"
+        shutil.copytree(project_root, source, ignore=shutil.ignore_patterns(*COPY_IGNORE), symlinks=True)
+        result = run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+                      "--quiet", "-w", str(out_dir)], capture_output=True, text=True, cwd=tmp)
     wheels = sorted(out_dir.glob(f"{PROJECT}-*.whl"))
     if result.returncode != 0 or len(wheels) != 1:
         tail = " ".join((result.stderr or result.stdout or "").strip().splitlines()[-1:])
