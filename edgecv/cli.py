@@ -81,21 +81,49 @@ def eval_command(
     repository: Annotated[Path | None, typer.Option(help="Triton model repository to serve "
                                                     "(default: the shipped model_repository/)")] = None,
     version: Annotated[int, typer.Option(min=1, help="network version the ensemble is pinned to")] = 1,
+    pin: Annotated[list[str] | None, typer.Option(help="NETWORK=V: pin one network to version V (repeatable; "
+                                                  "wins over --version for that network only)")] = None,
 ) -> None:
     """Score the pallet pipeline on an annotated set, through the same Triton ensemble the edge serves."""
+    import tempfile
+
     from contracts.annotations import load_annotation_set
-    from edgecv.local_triton import local_pipeline
-    from model_repository.configs import NETWORKS
+    from edge_appliance.model_store import prepare_repository
+    from edgecv.local_triton import desired_configs, local_pipeline
+    from model_repository.configs import NETWORKS, REPOSITORY
     from training.common import progress
     from training.evaluation import check_images_exist, evaluate, write_json_atomic
 
+    def pinned_repository(source: Path, pins: dict[str, int], workdir: Path) -> Path:
+        # Loading the ensemble makes Triton reload its networks from their on-disk config.pbtxt, so the
+        # networks' configs on disk must serve the pinned versions too (a load override alone is undone).
+        served = prepare_repository(workdir / "repository", source=source)
+        rendered = desired_configs(pins)
+        for name in NETWORKS:
+            (served / name / "config.pbtxt").write_text(rendered[name])
+        return served
+
+    versions = dict.fromkeys(NETWORKS, version)
+    for item in pin or []:
+        name, _, number = item.partition("=")
+        if name not in NETWORKS or not number.isdigit() or int(number) < 1:
+            fail(f"--pin expects NETWORK=VERSION with NETWORK one of {', '.join(NETWORKS)} and VERSION >= 1, "
+                 f"got {item!r}", 2)
+        versions[name] = int(number)
     try:
         annotations = load_annotation_set(dataset)
         check_images_exist(dataset, annotations)
         if repository is not None and not (repository / "pallet_pipeline" / "config.pbtxt").is_file():
             fail(f"{repository} is not a Triton model repository with pallet_pipeline/config.pbtxt")
+        if triton is None:
+            missing = [f"{name}/{v}" for name, v in versions.items() if not (Path(repository or REPOSITORY)
+                                                                                / name / str(v)).is_dir()]
+            if missing:
+                fail(f"{repository or REPOSITORY} has no version folder {', '.join(missing)}")
         n = len(annotations.frames)
-        with local_pipeline(triton, repository, dict.fromkeys(NETWORKS, version)) as pipeline, \
+        with tempfile.TemporaryDirectory(prefix="edgecv-eval-") as tmp, \
+                local_pipeline(triton, None if triton else pinned_repository(repository or REPOSITORY, versions,
+                                                                             Path(tmp)), versions) as pipeline, \
                 progress("eval") as bar:
             task = bar.add_task("eval", total=n, status="")
             report = evaluate(dataset, pipeline.client, on_frame=lambda: bar.advance(task))

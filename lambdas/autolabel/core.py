@@ -35,7 +35,7 @@ def autolabel(state: TrainingState, deps: Deps) -> LabelResult:
             labeled = labeler.label(get_bytes(s3, st.curated_bucket, f"{prefix}/{FRAME}"), sample,
                                     image_name(sample))
             stored = {"frame": json.loads(labeled.frame.model_dump_json()), "confidence": labeled.confidence,
-                      "labeler": type(labeler).__name__}
+                      "labeler": getattr(labeler, "name", type(labeler).__name__)}
             put_json(s3, st.curated_bucket, key, stored)
         entries.append({"prefix": prefix, "confidence": float(stored["confidence"])})
     confidences = [e["confidence"] for e in entries]

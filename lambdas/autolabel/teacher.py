@@ -17,12 +17,25 @@ from contracts.samples import HardNegativeSample
 from lambdas.autolabel.convert import prediction_to_label
 from lambdas.common.interfaces import Labeled
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEACHER_REPOSITORY = REPO_ROOT / "training" / "teacher"  # where `make_all --teacher` writes the teacher
+STAND_IN_REPOSITORY = REPO_ROOT / "model_repository"     # the v1 edge models
+
 
 class TeacherPipelineLabeler:
-    def __init__(self, repository: Path, version: str = "1") -> None:
+    def __init__(self, repository: Path, version: str = "1", name: str | None = None) -> None:
         self.repository = Path(repository)
         self.version = version
+        self.name = name or f"pipeline:{self.repository.name}@{version}"
         self._pipeline: Any = None
+
+    @classmethod
+    def local_default(cls, teacher: Path = TEACHER_REPOSITORY, stand_in: Path = STAND_IN_REPOSITORY
+                      ) -> TeacherPipelineLabeler:
+        """The trained teacher if its three networks exist, else the v1 edge models standing in for it."""
+        if all((teacher / name / "1" / "model.onnx").is_file() for name in ("detector", "ocr", "damage_classifier")):
+            return cls(teacher, "1", name="teacher@1")
+        return cls(stand_in, "1", name="v1-stand-in-for-teacher")
 
     def _load(self) -> Any:
         if self._pipeline is None:

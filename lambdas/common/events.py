@@ -7,13 +7,14 @@ at the step's ResultPath). Lists of samples travel through S3 (`runs/{run_id}/..
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.bundles import DeviceClass
 
 RUN_ID = r"^[A-Za-z0-9-]{1,48}$"
+MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$", max_length=64)]
 
 
 class _Model(BaseModel):
@@ -31,6 +32,9 @@ class PipelineConfig(_Model):
     golden_prefix: str = Field(default="golden/", title="curated-bucket prefix of the golden edgecv-annotations set")
     max_regression: float = Field(default=0.0, ge=0.0, le=1.0,
                                   title="how far a gated metric may fall below production's")
+    gates: dict[MetricName, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict, max_length=32,
+        title="minimums by dotted edgecv-eval/1 metric (e.g. damage.f1), over the retrained network's defaults")
     device_class: DeviceClass = DeviceClass.CPU
     approval_status: str = Field(default="PendingManualApproval",
                                  pattern=r"^(Approved|PendingManualApproval)$")

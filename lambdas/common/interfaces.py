@@ -6,6 +6,7 @@ to offer locally, a clearly named emulator in `lambdas.localcloud`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -50,10 +51,20 @@ class TrainingBackend(Protocol):
     def describe(self, job_name: str) -> TrainingResult: ...
 
 
-class Evaluator(Protocol):
-    """Runs a candidate model over an edgecv-annotations/1 set; returns the edgecv-eval/1 report."""
+@dataclass(frozen=True)
+class Candidate:
+    """A trained network laid out as a Triton version, and the ensemble it is to be judged in."""
 
-    def evaluate(self, model_dir: Path, dataset_dir: Path) -> dict: ...
+    model_name: str                # the retrained network (detector, ocr, damage_classifier)
+    version: int                   # its new version: production + 1
+    version_dir: Path              # <model>/<version>/ with model.onnx, lineage.json, model.py
+    pins: Mapping[str, int]        # every network's version in the ensemble: production, this one the candidate
+
+
+class Evaluator(Protocol):
+    """Runs the pallet pipeline with a candidate version over an edgecv-annotations/1 set; returns edgecv-eval/1."""
+
+    def evaluate(self, candidate: Candidate, dataset_dir: Path) -> dict: ...
 
 
 class JobExecutions(Protocol):

@@ -1,8 +1,11 @@
 """Evaluate the trained candidate on the golden set and apply the gate.
 
 The golden set (`edgecv-annotations/1` under the configured curated prefix) and the training output
-(`model.tar.gz`) are fetched to a scratch folder; the injected `Evaluator` runs the candidate through
-the same ensemble the edge serves and returns `edgecv-eval/1`. The report is kept under `runs/`.
+(`model.tar.gz`) are fetched to a scratch folder; the training output is laid out as the candidate Triton
+version (production + 1, `lambdas.export.layout`, the same files the export step ships); the injected
+`Evaluator` runs the ensemble with that version pinned for the retrained network and every other network
+pinned to its production version, and returns `edgecv-eval/1`. The report, the pins and the gates applied
+are kept under `runs/`.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 from lambdas.common.deps import Deps
 from lambdas.common.errors import ArtifactMissingError, EvaluationError
 from lambdas.common.events import EvaluationResult, TrainingState
+from lambdas.common.interfaces import Candidate
 from lambdas.common.layout import run_key
-from lambdas.common.registry import packages, production
+from lambdas.common.registry import PackageVersion, packages, production
 from lambdas.common.s3io import list_keys, put_json
-from lambdas.evaluate.gate import judge
+from lambdas.evaluate.gate import NETWORK_METRICS, UnknownNetworkError, gates_for, judge
+from lambdas.export.layout import lay_out_version, run_lineage
 
 BASE_VERSION = 1  # the seed models shipped in model_repository/ are version 1
 
@@ -53,31 +58,54 @@ def fetch_model(s3: Any, uri: str, dest: Path) -> Path:
     return dest
 
 
+def candidate_version(versions: list[PackageVersion]) -> int:
+    """The next version of a model line: production + 1 (the highest registered + 1, so a retried or
+    rejected run never reuses a version whose bundle key is already taken)."""
+    return max([BASE_VERSION, *(p.version for p in versions)]) + 1
+
+
+def production_pins(sm: Any, networks: tuple[str, ...] = tuple(NETWORK_METRICS)) -> dict[str, int]:
+    """The version each network serves in production: its newest approved package, else the shipped v1."""
+    pins = {}
+    for name in networks:
+        prod = production(packages(sm, name))
+        pins[name] = prod.version if prod else BASE_VERSION
+    return pins
+
+
 def evaluate(state: TrainingState, deps: Deps) -> EvaluationResult:
     if state.training is None or not state.training.model_artifact:
         raise EvaluationError("the state has no completed training job")
     s3, sm, st = deps.aws("s3"), deps.aws("sagemaker"), deps.settings
     evaluator = deps.need("evaluator")
+    try:
+        gates = gates_for(state.model_name, state.config.gates)
+    except UnknownNetworkError as exc:
+        raise EvaluationError(str(exc)) from exc
+    versions = packages(sm, state.model_name)
+    prod = production(versions)
+    version = candidate_version(versions)
+    pins = {**production_pins(sm), state.model_name: version}
     with tempfile.TemporaryDirectory(prefix="edgecv-eval-") as tmp:
         golden = Path(tmp) / "golden"
         if not download_prefix(s3, st.curated_bucket, state.config.golden_prefix, golden):
             raise ArtifactMissingError(f"no golden set under s3://{st.curated_bucket}/{state.config.golden_prefix}")
-        model_dir = fetch_model(s3, state.training.model_artifact, Path(tmp) / "model")
+        output = fetch_model(s3, state.training.model_artifact, Path(tmp) / "model")
+        version_dir = lay_out_version(output, state.model_name, version, Path(tmp) / "candidate", run_lineage(state))
+        candidate = Candidate(model_name=state.model_name, version=version, version_dir=version_dir, pins=pins)
         try:
-            report = evaluator.evaluate(model_dir, golden)
+            report = evaluator.evaluate(candidate, golden)
         except (OSError, ValueError) as exc:
             raise EvaluationError(f"evaluation failed: {exc}") from exc
-    versions = packages(sm, state.model_name)
-    prod = production(versions)
     try:
-        verdict, failures, metrics = judge(report, prod.metrics if prod else None, state.config.max_regression)
+        verdict, failures, metrics = judge(report, prod.metrics if prod else None, state.config.max_regression,
+                                           gates=gates)
     except (KeyError, TypeError) as exc:
         raise EvaluationError(f"the evaluation report lacks a gated metric: {exc}") from exc
-    candidate = max([BASE_VERSION, *(p.version for p in versions)]) + 1
     report_key = run_key(state.run_id, "eval")
-    put_json(s3, st.curated_bucket, report_key, {"report": report, "failures": failures})
-    return EvaluationResult(verdict=verdict, failures=failures, candidate_version=candidate,
+    put_json(s3, st.curated_bucket, report_key,
+             {"report": report, "failures": failures, "candidate": {"model": state.model_name, "version": version},
+              "pins": pins, "gates": {".".join(p): v for p, v in gates.items()}})
+    return EvaluationResult(verdict=verdict, failures=failures, candidate_version=version,
                             production_version=prod.version if prod else None, report_key=report_key,
                             metrics=metrics)
-
-

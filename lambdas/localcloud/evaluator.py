@@ -1,44 +1,98 @@
-"""`Evaluator` for local runs: `edgecv eval --dataset DIR --out FILE` as a subprocess.
+"""`Evaluator` for local runs: a candidate Triton repository and the real `edgecv eval` over it, as a subprocess.
 
-The candidate's folder is passed as `EDGECV_CANDIDATE_MODEL_DIR` in the environment (the evaluation
-command decides how it loads it into the local Triton). Exit non-zero: the evaluation failed.
+The candidate repository is a copy of the production repository (by default the shipped `model_repository/`:
+every model folder with its `config.pbtxt` and versions) plus the candidate's version folder. The evaluation
+runs `edgecv eval --dataset DIR --out FILE --repository CANDIDATE_REPO --pin NETWORK=V ...` with every network
+pinned: the retrained one to the candidate version, the others to their production versions. The report's
+`triton.versions` (what the ensemble actually served) must equal those pins, or the evaluation is refused.
+Exit non-zero, a timeout, or an unreadable report: the evaluation failed (ValueError / OSError).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lambdas.common.interfaces import Candidate
+
 DEFAULT_COMMAND = (sys.executable, "-m", "edgecv.cli", "eval")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_REPOSITORY = REPO_ROOT / "model_repository"
+
+
+def _ignore(_directory: str, names: list[str]) -> list[str]:
+    return [n for n in names if n == "__pycache__" or n.endswith(".pyc")]
+
+
+def build_candidate_repository(production: Path, candidate: Candidate, dest: Path) -> Path:
+    """Copy every model folder of `production` (those with a config.pbtxt) to `dest`, then add the candidate."""
+    production, dest = Path(production), Path(dest)
+    models = sorted(p for p in production.iterdir() if (p / "config.pbtxt").is_file())
+    if not models:
+        raise ValueError(f"{production} holds no Triton model folders")
+    dest.mkdir(parents=True, exist_ok=True)
+    for model in models:
+        shutil.copytree(model, dest / model.name, ignore=_ignore)
+    target = dest / candidate.model_name / str(candidate.version)
+    if not (dest / candidate.model_name).is_dir():
+        raise ValueError(f"{production} has no model {candidate.model_name}")
+    if target.exists():
+        raise ValueError(f"{production} already has {candidate.model_name}/{candidate.version}: "
+                         f"a candidate never replaces a served version")
+    shutil.copytree(candidate.version_dir, target)
+    missing = [f"{name}/{v}" for name, v in sorted(candidate.pins.items()) if not (dest / name / str(v)).is_dir()]
+    if missing:
+        raise ValueError(f"the candidate repository lacks pinned version(s) {', '.join(missing)}")
+    return dest
+
+
+def eval_argv(command: Sequence[str], dataset_dir: Path, out: Path, repository: Path,
+              pins: Mapping[str, int]) -> list[str]:
+    argv = [*command, "--dataset", str(dataset_dir), "--out", str(out), "--repository", str(repository)]
+    for name, version in sorted(pins.items()):
+        argv += ["--pin", f"{name}={version}"]
+    return argv
+
+
+def check_served(report: dict, pins: Mapping[str, int]) -> None:
+    """The ensemble must have served exactly the pinned versions (else the score is not the candidate's)."""
+    served = (report.get("triton") or {}).get("versions") or report.get("model_versions") or {}
+    wrong = {name: served.get(name) for name, v in pins.items() if str(served.get(name)) != str(v)}
+    if wrong:
+        raise ValueError(f"the evaluation served {wrong}, not the pinned versions {dict(pins)}")
 
 
 class SubprocessEvaluator:
-    def __init__(self, command: Sequence[str] = DEFAULT_COMMAND, cwd: Path | None = None, timeout_s: float = 900,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(self, production_repository: Path = PRODUCTION_REPOSITORY, command: Sequence[str] = DEFAULT_COMMAND,
+                 cwd: Path | None = REPO_ROOT, timeout_s: float = 900, env: dict[str, str] | None = None) -> None:
+        self.production_repository = Path(production_repository)
         self.command = list(command)
         self.cwd = cwd
         self.timeout_s = timeout_s
         self.env = env or {}
 
-    def evaluate(self, model_dir: Path, dataset_dir: Path) -> dict:
-        with tempfile.TemporaryDirectory(prefix="edgecv-evalout-") as tmp:
+    def evaluate(self, candidate: Candidate, dataset_dir: Path) -> dict:
+        with tempfile.TemporaryDirectory(prefix="edgecv-candidate-") as tmp:
+            repository = build_candidate_repository(self.production_repository, candidate, Path(tmp) / "repository")
             out = Path(tmp) / "eval.json"
-            env = {**os.environ, **self.env, "EDGECV_CANDIDATE_MODEL_DIR": str(model_dir)}
+            argv = eval_argv(self.command, dataset_dir, out, repository, candidate.pins)
             try:
-                proc = subprocess.run([*self.command, "--dataset", str(dataset_dir), "--out", str(out)],
-                                      cwd=self.cwd, env=env, capture_output=True, text=True, timeout=self.timeout_s,
-                                      check=False)
+                proc = subprocess.run(argv, cwd=self.cwd, env={**os.environ, **self.env}, capture_output=True,
+                                      text=True, timeout=self.timeout_s, check=False)
             except subprocess.TimeoutExpired as exc:
                 raise ValueError(f"evaluation ran past {self.timeout_s:.0f} s") from exc
             if proc.returncode != 0:
                 last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
                 raise ValueError(f"evaluation exited {proc.returncode}: {last}")
             try:
-                return json.loads(out.read_text())
+                report = json.loads(out.read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise ValueError(f"evaluation wrote no readable report: {exc}") from exc
+        check_served(report, candidate.pins)
+        return report
