@@ -282,3 +282,22 @@ def test_build_writes_a_wheel_holding_what_the_run_scripts_start(tmp_path):
             assert all(a.URI.startswith("s3://edgecv-artifacts-1/edgecv/artifacts/") and a.Digest
                        for a in manifest.Artifacts)
             assert f"{{artifacts:path}}/{wheel.name}" in manifest.Lifecycle.Install.Script
+
+
+def test_cli_deploy_local_runs_and_stops_a_group(fake_recipes, tmp_path):
+    group_file = tmp_path / "group.json"
+    group_file.write_text(json.dumps({"group": "t", "components": {"com.t.Soft": {}}, "sites": {"site-t": {}}}))
+    cmd = [sys.executable, "-m", "edgecv.cli", "greengrass", "deploy-local", "--group", str(group_file),
+           "--root", str(tmp_path / "gg"), "--recipes", str(tmp_path / "recipes"), "--seconds", "1"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"site site-t: running com.t.Server, com.t.Soft (logs: {tmp_path / 'gg'}/site-t/logs)" in result.stdout
+    assert "site site-t: com.t.Server=RUNNING, com.t.Soft=RUNNING" in result.stdout
+    grandchild = int((tmp_path / "gg" / "site-t" / "work" / "com.t.Server" / "grandchild.pid").read_text())
+    assert not alive(grandchild)
+    assert (tmp_path / "events.log").read_text().splitlines() == ["shutdown soft", "shutdown site-t server"]
+
+    group_file.write_text(json.dumps({"group": "t", "components": {"com.t.Nope": {}}, "sites": {"site-t": {}}}))
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == "error: component com.t.Nope has no recipe here"
