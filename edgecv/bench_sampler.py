@@ -76,12 +76,16 @@ class DecidedPass:
     pro: str | None
     dest: str | None
     damaged: bool
-    flagged: bool = False  # the sampler's pass-level policy found a reason to keep it (before any budget)
+    reasons: frozenset[str] = frozenset()  # why the sampler's pass-level policy would keep it (before any budget)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.reasons)
 
     @classmethod
-    def from_decision(cls, decision: PalletPassDecision, flagged: bool = False) -> DecidedPass:
+    def from_decision(cls, decision: PalletPassDecision, reasons: Iterable[str] = ()) -> DecidedPass:
         return cls(decision.pass_id, frozenset(decision.frame_ids), decision.pro, decision.dest, decision.damaged,
-                   flagged)
+                   frozenset(reasons))
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,7 @@ def score(matches: Sequence[PassMatch], stored: StoredFrames, frames: int) -> di
         "flagged_wrong_decisions": flagged_wrong,
         "flagged_recall": round(flagged_wrong / len(wrong), 4) if wrong else None,
         "flagged_correct_decisions": sum(m.decision is not None and m.decision.flagged for m in correct),
+        "pass_reasons": _reason_table(matches),
         "correct_decisions": len(correct),
         "captured_correct_decisions": sum(is_captured(m, stored) for m in correct),
         "frames_stored": n_stored,
@@ -218,6 +223,16 @@ def score(matches: Sequence[PassMatch], stored: StoredFrames, frames: int) -> di
         "target": {"recall": TARGET_RECALL, "upload_rate": TARGET_UPLOAD_RATE,
                    "met": recall is not None and recall >= TARGET_RECALL and upload_rate <= TARGET_UPLOAD_RATE},
     }
+
+
+def _reason_table(matches: Sequence[PassMatch]) -> dict[str, dict[str, int]]:
+    """Per pass-level reason: how many wrong and how many correct decisions it flagged (its precision)."""
+    table: dict[str, dict[str, int]] = {}
+    for m in matches:
+        for reason in sorted(m.decision.reasons if m.decision is not None else ()):
+            row = table.setdefault(reason, {"wrong": 0, "correct": 0})
+            row["wrong" if m.wrong else "correct"] += 1
+    return table
 
 
 def summary_line(result: dict) -> str:
@@ -306,15 +321,15 @@ def load_sequence(plan: SequencePlan, directory: Path) -> LoadedSequence:
 
 
 # ---------------------------------------------------------------------------------------------- the real path
-def pass_flagged(decision: PalletPassDecision, config, manifest: TruckManifest | None) -> bool:
-    """Whether the sampler's pass-level policy finds a reason to keep this pass, as the site would ask it."""
+def pass_flags(decision: PalletPassDecision, config, manifest: TruckManifest | None) -> list[str]:
+    """Why the sampler's pass-level policy would keep this pass, asked as the site asks it (none: it would not)."""
     from contracts.samples import SampleReason
     from edge_appliance.sampler import pass_reasons
     from edge_appliance.site_decisions import manifest_disagrees
 
     disagreements = ([SampleReason.MANIFEST_DISAGREEMENT]
                      if manifest is not None and manifest_disagrees(decision, manifest) else [])
-    return bool(pass_reasons(decision, config, disagreements))
+    return [r.value for r in pass_reasons(decision, config, disagreements)]
 
 
 class CameraClock:
@@ -406,7 +421,7 @@ def run_sequences(client, sequences: Sequence[LoadedSequence], seed: int = BENCH
             totals.update(frames_in=c.frames_in, frames_decided=c.frames_decided, dropped_frames=c.dropped_frames,
                           inference_errors=c.inference_errors, corrupt_frames=c.corrupt_frames)
             truths += true_passes(seq.annotations, seq.frame_tracks, first_frame_id, seq.plan.name)
-            decisions += [DecidedPass.from_decision(d, flagged=pass_flagged(d, sampler.config, seq.manifest))
+            decisions += [DecidedPass.from_decision(d, pass_flags(d, sampler.config, seq.manifest))
                           for d in site.decisions]
             if on_sequence:
                 on_sequence(i, seq, {"frames": c.frames_decided, "decided_passes": len(site.decisions),
@@ -476,7 +491,7 @@ def bench_sampler(passes: int = DEFAULT_PASSES, preset: str = "mixed", cache: Pa
 def _describe(match: PassMatch, stored: StoredFrames) -> dict:
     d, t = match.decision, match.truth
     return {"kinds": sorted(k.value for k in match.kinds), "captured": is_captured(match, stored),
-            "flagged": d.flagged if d else False,
+            "flagged": sorted(d.reasons) if d else [],
             "pass_id": d.pass_id if d else None, "truth": t.key if t else None,
             "decided": {"pro": d.pro, "dest": d.dest, "damaged": d.damaged} if d else None,
             "true": {"pro": t.pro, "dest": t.dest, "damaged": t.damaged} if t else None}

@@ -41,6 +41,9 @@ def test_bench_sampler_reports_consistent_figures(triton_pipeline, tmp_path):
     assert result["recall"] == (pytest.approx(captured / wrong, abs=1e-4) if wrong else None)
     assert result["wrong_decisions"] == len(result["wrong"])
     assert captured == sum(w["captured"] for w in result["wrong"])
+    assert result["flagged_wrong_decisions"] == sum(bool(w["flagged"]) for w in result["wrong"])
+    for reason, figures in result["pass_reasons"].items():
+        assert figures["wrong"] == sum(reason in w["flagged"] for w in result["wrong"])
     assert result["correct_decisions"] + wrong >= result["true_passes"]
     assert 0 <= result["captured_correct_decisions"] <= result["correct_decisions"]
     for kind, figures in result["wrong_by_kind"].items():

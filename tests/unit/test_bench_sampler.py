@@ -25,7 +25,7 @@ from edgecv.bench_sampler import (
     decision_faults,
     is_captured,
     match_passes,
-    pass_flagged,
+    pass_flags,
     plan_sequences,
     score,
     summary_line,
@@ -305,19 +305,23 @@ def test_decided_pass_from_a_decision():
     decision = PalletPassDecision(site_id="s", camera_id="c", pass_id="c-1-3", pro=PRO_A, dest="ABC", damaged=True,
                                   frame_ids=[3, 4, 4, 5])
     assert DecidedPass.from_decision(decision) == DecidedPass("c-1-3", frozenset({3, 4, 5}), PRO_A, "ABC", True)
+    assert DecidedPass.from_decision(decision, ["uncertain_damage"]).flagged
 
 
 def test_flagged_counts_what_the_pass_policy_would_keep_budget_aside():
     truths = [_truth("a", range(0, 10)), _truth("b", range(10, 20)), _truth("c", range(20, 30))]
-    decided = [DecidedPass("seen", frozenset(range(0, 10)), None, None, False, flagged=True),
-               DecidedPass("unseen", frozenset(range(10, 20)), PRO_B, "ABC", False, flagged=False),
-               DecidedPass("fine", frozenset(range(20, 30)), PRO_A, "ABC", False, flagged=True)]
+    decided = [DecidedPass("seen", frozenset(range(0, 10)), None, None, False, frozenset({"low_confidence_read"})),
+               DecidedPass("unseen", frozenset(range(10, 20)), PRO_B, "ABC", False),
+               DecidedPass("fine", frozenset(range(20, 30)), PRO_A, "ABC", False,
+                           frozenset({"low_confidence_read", "uncertain_damage"}))]
     result = score(match_passes(decided, truths), NOTHING, frames=300)
     assert result["flagged_wrong_decisions"] == 1 and result["flagged_recall"] == 0.5
     assert result["flagged_correct_decisions"] == 1 and result["recall"] == 0.0
+    assert result["pass_reasons"] == {"low_confidence_read": {"wrong": 1, "correct": 1},
+                                      "uncertain_damage": {"wrong": 0, "correct": 1}}
 
 
-def test_pass_flagged_follows_the_sampler_and_the_manifest():
+def test_pass_flags_follow_the_sampler_and_the_manifest():
     from contracts.annotations import ManifestPallet, TruckManifest
     from edge_appliance.sampler import SamplerConfig
 
@@ -326,7 +330,9 @@ def test_pass_flagged_follows_the_sampler_and_the_manifest():
                                    read_confidence=0.95, detection_score=0.9, damage_score=0.05, frame_ids=[1, 2])
     listed = TruckManifest(truck_id="T", door="D", pallets=[ManifestPallet(pro=PRO_A, dest="ABC")])
     other = TruckManifest(truck_id="T", door="D", pallets=[ManifestPallet(pro=PRO_B, dest="ABC")])
-    assert not pass_flagged(confident, config, listed)
-    assert not pass_flagged(confident, config, None)
-    assert pass_flagged(confident, config, other)  # not on the manifest
-    assert pass_flagged(confident.model_copy(update={"pro": None, "read_confidence": 0.0}), config, None)
+    assert pass_flags(confident, config, listed) == []
+    assert pass_flags(confident, config, None) == []
+    assert pass_flags(confident, config, other) == ["manifest_disagreement"]  # not on the manifest
+    unread = confident.model_copy(update={"pro": None, "read_confidence": 0.0})
+    assert pass_flags(unread, config, None) == ["low_confidence_detection"]
+    assert pass_flags(unread, config, listed) == ["manifest_disagreement", "low_confidence_detection"]
