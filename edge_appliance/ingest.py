@@ -135,6 +135,14 @@ class FrameQueue:
             self._cond.notify_all()
             return item
 
+    def clear(self) -> int:
+        """Discard what is queued (at stop); returns how many frames were discarded."""
+        with self._cond:
+            n = len(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+            return n
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -182,9 +190,13 @@ class CameraPipeline:
         return self
 
     def stop(self) -> None:
+        """Stop taking frames; frames already at Triton are still decided, queued ones are dropped (counted)."""
         self._stop.set()
         self._queue.close()
         self.join(timeout=15)
+        discarded = self._queue.clear()
+        if discarded:
+            self._count("dropped_frames", discarded)
 
     def join(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
