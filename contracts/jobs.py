@@ -108,6 +108,7 @@ class AgentReason(StrEnum):
     DOWNLOAD_FAILED = "download_failed"      # the URL kept failing after retries
     DOWNLOAD_MISMATCH = "download_mismatch"  # the bytes differ from the job's sha256 / size
     DOWNLOAD_TOO_LARGE = "download_too_large"  # over the agent's size cap
+    NO_SPACE = "no_space"                    # not enough free disk for the bundle, its extraction and staging
     TARGET_MISMATCH = "target_mismatch"      # the bundle holds other models/versions than the job names
     ROLLBACK_MISMATCH = "rollback_mismatch"  # the job's rollback flag disagrees with the signed manifest
     STAGE_FAILED = "stage_failed"

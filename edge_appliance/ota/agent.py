@@ -76,7 +76,8 @@ class OtaAgent:
     def __init__(self, config: AgentConfig, trusted_keys: Sequence[TrustedKey], model_server: ModelServer,
                  downloader: Downloader, reporter: Reporter, *, journal: Journal | None = None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
-                 verify_bundle: Callable[..., VerifiedBundle] = _verify_bundle) -> None:
+                 verify_bundle: Callable[..., VerifiedBundle] = _verify_bundle,
+                 disk_free: Callable[[Path], int] = lambda path: shutil.disk_usage(path).free) -> None:
         self.config = config
         self.keys = list(trusted_keys)
         self.server = model_server
@@ -87,6 +88,7 @@ class OtaAgent:
         self._clock = clock
         self._monotonic = monotonic
         self._verify = verify_bundle
+        self._disk_free = disk_free
         self._verified: dict[str, VerifiedBundle] = {}
 
     # -- entry points ----------------------------------------------------------------------------
@@ -237,6 +239,15 @@ class OtaAgent:
 
     def _download(self, record: JournalRecord) -> JournalRecord:
         doc = record.document
+        # room for the archive, its extraction and the repository copy: 3x the archive plus a reserve (how far an
+        # archive may expand is capped by the bundle layer when it verifies)
+        self.config.downloads_dir.mkdir(parents=True, exist_ok=True)
+        have = Downloader.partial_path(self._bundle_path(record))
+        need = 3 * doc.bundle_size - (have.stat().st_size if have.exists() else 0) + self.config.min_free_bytes
+        free = self._disk_free(self.config.downloads_dir)
+        if free < need:
+            raise _End(JobStep.FAILED, JobOutcome.FAILED, AgentReason.NO_SPACE.value,
+                       f"{free >> 20} MiB free, the job needs {need >> 20} MiB (3x the bundle plus the reserve)")
         try:
             result = self.downloader.fetch(doc.bundle_url, self._bundle_path(record), doc.bundle_sha256,
                                            doc.bundle_size)

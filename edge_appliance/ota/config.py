@@ -22,6 +22,7 @@ class AgentConfig(BaseModel):
     download_attempts: int = Field(default=5, ge=1, le=100)
     download_backoff_s: float = Field(default=0.5, ge=0.0, le=300.0)
     download_timeout_s: float = Field(default=30.0, gt=0.0, le=3600.0)
+    min_free_bytes: int = Field(default=256 << 20, ge=0, title="free disk to keep beyond what a job needs")
     held_out_dir: Path | None = Field(default=None,
                                       title="edgecv-annotations/1 set the smoke test runs (required with Triton)")
 

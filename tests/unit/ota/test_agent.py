@@ -215,3 +215,16 @@ def test_a_report_the_cloud_refuses_ends_the_job_here(site_v1: Site) -> None:
     report = site_v1.install(2)
     assert report is not None and report.outcome is JobOutcome.SUCCEEDED
     assert site_v1.agent().journal.current() is None  # not wedged waiting to resend
+
+
+def test_a_job_that_does_not_fit_on_disk_fails_before_downloading(site_v1: Site) -> None:
+    from edge_appliance.ota.agent import OtaAgent
+
+    agent = site_v1.agent()
+    tight = OtaAgent(agent.config, agent.keys, site_v1.server, agent.downloader, site_v1.report,
+                     disk_free=lambda path: 10 << 20)
+    bundle = site_v1.bundle(2)
+    report = tight.handle("job-big", site_v1.job(bundle, 2).model_dump(mode="json"))
+    assert report is not None and (report.outcome, report.reason) == (JobOutcome.FAILED, "no_space")
+    assert len(site_v1.web.requests) == 1  # only v1 was ever fetched
+    assert_serving_only(site_v1, 1)
