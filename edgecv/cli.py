@@ -225,6 +225,29 @@ def bench_sampler_command(
     err.print(summary_line(result), highlight=False, soft_wrap=True)
 
 
+@bench_app.command("swap")
+def bench_swap_command(
+    seconds: Annotated[float, typer.Option(min=5, max=3600, help="time budget for the swaps")] = 120.0,
+    swaps: Annotated[int, typer.Option(min=1, max=200, help="most swaps to run")] = 20,
+    out_file: Annotated[Path | None, typer.Option("--out")] = None,
+) -> None:
+    """Hot-swap the detector through the OTA agent's real path under a steady stream of requests."""
+    from edgecv.bench_swap import bench_swap
+    from training.evaluation import write_json_atomic
+
+    err.print(f"bench swap: up to {swaps} swaps in {seconds:.0f} s under steady load")
+    try:
+        result = bench_swap(seconds=seconds, max_swaps=swaps,
+                            on_swap=lambda n, s: err.print(f"  swap {n}: {s:.1f} s"))
+    except (EdgecvError, FileNotFoundError) as exc:
+        fail(str(exc))
+    if out_file:
+        write_json_atomic(out_file, result)
+    print(json.dumps(result, indent=2))
+    if result["swap_failures"]:
+        raise typer.Exit(1)
+
+
 @bench_app.command("models")
 def bench_models(
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
