@@ -4,7 +4,10 @@ watch it, restart it if it dies (reloading the last good versions), and report i
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -135,6 +138,7 @@ class TritonProcess:
             self.process.wait()
 
     def stop(self, timeout: float = 15.0) -> None:
+        """Stop the server and anything left of its process group (a killed server orphans its Python stubs)."""
         if self.process is None:
             return
         if self.alive():
@@ -144,6 +148,8 @@ class TritonProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # the server leads its own session (start_new_session)
         self.process = None
 
 

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,19 @@ from model_repository.onnx_pipeline import ModelPaths, OnnxPalletPipeline
 from training.evaluation import load_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                found.append(int(entry.name))
+    return found
 
 
 def frames_of(dataset):
@@ -76,6 +90,7 @@ def test_supervisor_restarts_a_killed_server_with_its_models(tmp_path, rendered_
         supervisor = pipeline.supervisor
         supervisor.poll_seconds = 0.1
         expected = pipeline.client.predict(frame)
+        old_group = supervisor.process.process.pid
         supervisor.process.kill()
         with pytest.raises(InferenceError):
             pipeline.client.predict(frame, timeout_s=5)
@@ -83,6 +98,7 @@ def test_supervisor_restarts_a_killed_server_with_its_models(tmp_path, rendered_
         while time.monotonic() < deadline and (supervisor.restarts < 1 or supervisor.state is not ServerState.READY):
             time.sleep(0.2)
         assert supervisor.restarts == 1 and supervisor.state is ServerState.READY
+        assert processes_in_group(old_group) == [], "the dead server's Python stubs must not be left running"
         again = PipelineClient(supervisor.grpc_url)
         try:
             again.refresh_versions()
