@@ -39,7 +39,8 @@ def signing(deps: Deps) -> Deps:
 def trained_state(deps: Deps, tmp_path: Path) -> TrainingState:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in (("checkpoint.pt", b"weights"), ("metrics.json", b"{}"), ("config.pbtxt", b'name: "x"')):
+        for name, data in (("model.pt", b"weights"), ("metrics.json", b"{}"), ("model.onnx", b"onnx bytes"),
+                           ("lineage.json", b'{"hyperparameters": {"steps": "2"}}')):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -58,7 +59,7 @@ def trained_state(deps: Deps, tmp_path: Path) -> TrainingState:
 def test_export_sign_register_and_rollback(signing: Deps, tmp_path: Path) -> None:
     state = trained_state(signing, tmp_path)
     state.export = export(state, signing)
-    assert state.export == ExportResult(prefix="exports/r9/", model_name="damage_classifier", version=2, files=2)
+    assert state.export == ExportResult(prefix="exports/r9/", model_name="damage_classifier", version=2, files=3)
 
     release = sign_training(state, signing)
     assert release.key == "bundles/damage_classifier/2/bundle.tar.gz" and not release.rollback
@@ -71,7 +72,7 @@ def test_export_sign_register_and_rollback(signing: Deps, tmp_path: Path) -> Non
     assert verified.manifest.lineage.training_job_id == "edgecv-r9"
     assert verified.manifest.lineage.eval_metrics == {"damage.f1": 0.97}
     assert {f.path for f in verified.manifest.files} == {
-        "damage_classifier/config.pbtxt", "damage_classifier/2/checkpoint.pt", "damage_classifier/2/metrics.json"}
+        "damage_classifier/2/model.onnx", "damage_classifier/2/lineage.json", "damage_classifier/2/model.py"}
     assert sign_training(state, signing) == release  # idempotent: the locked object is returned
 
     state.bundle = release
