@@ -211,6 +211,9 @@ def bench_swap(seconds: float = 60.0, max_swaps: int = 20, steady_seconds: float
         "ratio_p99_during_swap_to_steady": round(_p(during, 99) / _p(steady, 99), 3) if steady and during else None,
         "triton_rss_mb": {"before": round(rss_before / 2**20, 1), "after": round(rss_after / 2**20, 1),
                           "growth_per_swap": round((rss_after - rss_before) / 2**20 / max(1, len(windows)), 2)},
+        "phases_seconds_p50": {
+            phase: _p([getattr(r.figures, f"{phase}_seconds") for r in reports if r is not None], 50)
+            for phase in ("download", "verify", "load", "switch", "total")},
         "serving": serving, "swap_failures": failures, "request_errors": sorted(set(load.errors))[:5],
         "cpus": os.cpu_count(),
     }
