@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.durable import fsync_dir as _fsync_dir
 from contracts.samples import HardNegativeSample
 
 log = logging.getLogger(__name__)
@@ -384,14 +385,6 @@ def _strip_suffix(name: str, *suffixes: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:

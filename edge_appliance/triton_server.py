@@ -261,18 +261,7 @@ class TritonSupervisor:
                 self._load(name, pbtxt)
 
     def ready_models(self) -> dict[str, list[str]]:
-        client = self.client()
-        try:
-            index = client.get_model_repository_index(as_json=True).get("models", [])
-        except InferenceServerException:
-            return {}
-        finally:
-            client.close()
-        ready: dict[str, list[str]] = {}
-        for entry in index:
-            if entry.get("state") == "READY":
-                ready.setdefault(entry["name"], []).append(entry.get("version", ""))
-        return ready
+        return ready_models(self.client())
 
     # -------------------------------------------------------------------------------------- watchdog
     def _watch(self) -> None:
@@ -313,6 +302,21 @@ class TritonSupervisor:
         except OSError:
             return {}
         return parse_prometheus(text, prefix)
+
+
+def ready_models(client: InferenceServerClient) -> dict[str, list[str]]:
+    """Model name -> versions Triton reports READY (empty when the server cannot answer); closes `client`."""
+    try:
+        index = client.get_model_repository_index(as_json=True).get("models", [])
+    except InferenceServerException:
+        return {}
+    finally:
+        client.close()
+    ready: dict[str, list[str]] = {}
+    for entry in index:
+        if entry.get("state") == "READY":
+            ready.setdefault(entry["name"], []).append(entry.get("version", ""))
+    return ready
 
 
 def parse_prometheus(text: str, prefix: str = "nv_") -> dict[str, float]:

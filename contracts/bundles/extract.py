@@ -18,14 +18,7 @@ from contracts.bundles.archive import ArchiveMember, open_members
 from contracts.bundles.errors import BundleExtractError, FileMismatch, MissingFile, UnlistedFile, UnsafeMember
 from contracts.bundles.manifest import MANIFEST_NAME, SIGNATURE_NAME
 from contracts.bundles.verify import VerifiedBundle
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from contracts.durable import fsync_dir as _fsync_dir
 
 
 def _write_member(bundle: VerifiedBundle, member: ArchiveMember, root: Path) -> None:

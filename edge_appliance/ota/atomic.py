@@ -6,13 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from contracts.durable import fsync_dir
 
 
 def write_atomic(path: Path, data: bytes) -> None:

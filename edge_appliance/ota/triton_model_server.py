@@ -28,7 +28,7 @@ from edge_appliance.ota.atomic import write_atomic
 from edge_appliance.ota.errors import ModelServerError
 from edge_appliance.ota.model_server import place_version
 from edge_appliance.pipeline_client import InferenceError, PipelineClient
-from edge_appliance.triton_server import ModelLoadError, TritonSupervisor, config_json
+from edge_appliance.triton_server import ModelLoadError, TritonSupervisor, config_json, ready_models
 from model_repository.configs import CANDIDATE_PIPELINE, NETWORKS, PIPELINE, render_model, render_pipeline
 
 HeldOut = Callable[[int], Sequence[tuple[AnnotatedFrame, np.ndarray]]]  # n -> up to n annotated frames
@@ -102,18 +102,7 @@ class GrpcTritonControl:
         _unload(self.client(), name)
 
     def ready_models(self) -> dict[str, list[str]]:
-        client = self.client()
-        try:
-            index = client.get_model_repository_index(as_json=True).get("models", [])
-        except InferenceServerException:
-            return {}
-        finally:
-            client.close()
-        ready: dict[str, list[str]] = {}
-        for entry in index:
-            if entry.get("state") == "READY":
-                ready.setdefault(entry["name"], []).append(entry.get("version", ""))
-        return ready
+        return ready_models(self.client())
 
 
 def _unload(client: InferenceServerClient, name: str) -> None:
