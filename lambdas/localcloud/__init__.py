@@ -3,6 +3,6 @@
 - `lambda_hook`: runs the real handlers in-process when moto's Step Functions interpreter invokes a Lambda.
 - `training_emulator.LocalTrainingEmulator`: SageMaker training as a local process (same SM_* environment).
 - `fleet_emulator.SimulatedFleet`: the IoT Jobs device side and the fleet's health metrics.
-- `evaluator.SubprocessEvaluator`: `edgecv eval --dataset DIR --out FILE` as a subprocess.
+- `evaluator.SubprocessEvaluator`: a candidate repository and the real `edgecv eval --pin ...` as a subprocess.
 - `cloud.LocalCloud`: starts it all and creates the same resources and state machines as the CDK app.
 """
