@@ -85,23 +85,11 @@ def eval_command(
                                                   "wins over --version for that network only)")] = None,
 ) -> None:
     """Score the pallet pipeline on an annotated set, through the same Triton ensemble the edge serves."""
-    import tempfile
-
     from contracts.annotations import load_annotation_set
-    from edge_appliance.model_store import prepare_repository
-    from edgecv.local_triton import desired_configs, local_pipeline
+    from edgecv.local_triton import local_pipeline
     from model_repository.configs import NETWORKS, REPOSITORY
     from training.common import progress
     from training.evaluation import check_images_exist, evaluate, write_json_atomic
-
-    def pinned_repository(source: Path, pins: dict[str, int], workdir: Path) -> Path:
-        # Loading the ensemble makes Triton reload its networks from their on-disk config.pbtxt, so the
-        # networks' configs on disk must serve the pinned versions too (a load override alone is undone).
-        served = prepare_repository(workdir / "repository", source=source)
-        rendered = desired_configs(pins)
-        for name in NETWORKS:
-            (served / name / "config.pbtxt").write_text(rendered[name])
-        return served
 
     versions = dict.fromkeys(NETWORKS, version)
     for item in pin or []:
@@ -121,10 +109,7 @@ def eval_command(
             if missing:
                 fail(f"{repository or REPOSITORY} has no version folder {', '.join(missing)}")
         n = len(annotations.frames)
-        with tempfile.TemporaryDirectory(prefix="edgecv-eval-") as tmp, \
-                local_pipeline(triton, None if triton else pinned_repository(repository or REPOSITORY, versions,
-                                                                             Path(tmp)), versions) as pipeline, \
-                progress("eval") as bar:
+        with local_pipeline(triton, repository, versions) as pipeline, progress("eval") as bar:
             task = bar.add_task("eval", total=n, status="")
             report = evaluate(dataset, pipeline.client, on_frame=lambda: bar.advance(task))
             report["triton"] = {"url": pipeline.url, "model": pipeline.client.model_name,
