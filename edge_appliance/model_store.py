@@ -5,12 +5,23 @@ Triton serves from here, and the OTA agent stages new versions here; the source 
 
 from __future__ import annotations
 
+import compileall
 import shutil
 from pathlib import Path
 
 from model_repository.configs import CANDIDATE_PIPELINE, MODELS, PIPELINE, REPOSITORY
 
 SERVED = (*MODELS, PIPELINE, CANDIDATE_PIPELINE)
+
+
+def precompile(version_dir: Path) -> None:
+    """Write the bytecode of a version's Python files before Triton loads them.
+
+    Otherwise the Python-backend stub writes `__pycache__` into the version folder while the model loads (it
+    ignores PYTHONDONTWRITEBYTECODE), Triton then takes the folder for a changed model, and the next ensemble
+    load that uses the model reloads it: about 2 s per OTA smoke test and per cold start, measured here.
+    """
+    compileall.compile_dir(str(version_dir), maxlevels=0, quiet=1)
 
 
 def _ignore(_directory: str, names: list[str]) -> list[str]:
@@ -33,6 +44,7 @@ def prepare_repository(dest: Path, source: Path = REPOSITORY) -> Path:
                 staging = dst_model / f".{version.name}.partial"
                 shutil.rmtree(staging, ignore_errors=True)
                 shutil.copytree(version, staging, ignore=_ignore)
+                precompile(staging)
                 staging.rename(dst_model / version.name)
     return dest
 

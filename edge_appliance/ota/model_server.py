@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.jobs import SmokeCriteria, SmokeResult
+from edge_appliance.model_store import precompile
 from edge_appliance.ota.atomic import fsync_dir, write_atomic
 from edge_appliance.ota.errors import ModelServerError
 
@@ -183,6 +184,7 @@ def place_version(repository: Path, model: str, version: int, files_dir: Path, l
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
     try:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
+        precompile(tmp)  # before Triton sees it: a stub writing __pycache__ later makes Triton reload the model
         tmp.rename(target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -191,7 +193,11 @@ def place_version(repository: Path, model: str, version: int, files_dir: Path, l
     return target
 
 
+def _files(root: Path) -> list[Path]:
+    """The files of a version folder, leaving out the bytecode cache written beside its Python files."""
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
 def _same_tree(a: Path, b: Path) -> bool:
-    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    files_a, files_b = _files(a), _files(b)
     return files_a == files_b and all((a / p).read_bytes() == (b / p).read_bytes() for p in files_a)
