@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from contracts.errors import DatasetError
+from contracts.errors import DatasetError, first_validation_error
 from contracts.pro import is_valid_pro
 
 ANNOTATIONS_FORMAT = "edgecv-annotations/1"
@@ -131,9 +131,7 @@ def annotation_set_to_json(dataset: AnnotationSet) -> dict:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]
+    return first_validation_error(exc)
 
 
 def load_annotation_set(directory: Path) -> AnnotationSet:

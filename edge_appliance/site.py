@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.annotations import TruckManifest, load_manifest
-from contracts.errors import EdgecvError
+from contracts.errors import EdgecvError, first_validation_error
 from contracts.telemetry import (
     BufferTelemetry,
     CameraTelemetry,
@@ -87,9 +87,7 @@ class SiteConfig(BaseModel):
         except FileNotFoundError as exc:
             raise SiteConfigError(f"site config not found: {path}") from exc
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise SiteConfigError(f"{path}: {where}: {first['msg']}") from exc
+            raise SiteConfigError(f"{path}: {first_validation_error(exc)}") from exc
 
 
 class SiteRuntime:

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from contracts.errors import EdgecvError
+from contracts.errors import EdgecvError, first_validation_error
 from greengrass_components import RECIPES_DIR
 from greengrass_components.interpolation import (
     ComponentPaths,
@@ -125,9 +125,7 @@ class SiteGroup(BaseModel):
         except OSError as exc:
             raise LocalDeployError(f"cannot read group file {path}: {exc.strerror or exc}") from exc
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top)"
-            raise LocalDeployError(f"{path}: {where}: {first['msg']}") from exc
+            raise LocalDeployError(f"{path}: {first_validation_error(exc, '(top)')}") from exc
 
 
 # ------------------------------------------------------------------------------------------------ configuration

@@ -40,6 +40,7 @@ from contracts.bundles.manifest import (
 from contracts.bundles.paths import path_problem
 from contracts.bundles.signing import Signer, TrustedKey, fingerprint
 from contracts.bundles.verify import VerifiedBundle, verify_bundle
+from contracts.errors import first_validation_error
 
 _CHUNK = 1 << 20
 
@@ -133,9 +134,7 @@ def lineage_from_training(data: Mapping[str, Any], training_job_id: str | None =
         return Lineage(dataset_snapshot_hash=dataset_hash, code_commit=data.get("code_commit"),
                        training_job_id=job, eval_metrics=metrics or {})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise BundleBuildError(f"lineage field {where}: {first['msg']}") from exc
+        raise BundleBuildError(f"lineage field {first_validation_error(exc)}") from exc
 
 
 def read_lineage(path: Path, training_job_id: str | None = None) -> Lineage:

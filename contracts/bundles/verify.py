@@ -30,6 +30,7 @@ from contracts.bundles.errors import (
 )
 from contracts.bundles.manifest import MANIFEST_NAME, SIGNATURE_NAME, DeviceClass, Manifest
 from contracts.bundles.signing import TrustedKey
+from contracts.errors import first_validation_error
 
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_SIGNATURE_BYTES = 1024
@@ -104,9 +105,7 @@ def parse_manifest(data: bytes) -> Manifest:
     try:
         return Manifest.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise InvalidManifest(f"{MANIFEST_NAME} is malformed at {where}: {first['msg']}") from exc
+        raise InvalidManifest(f"{MANIFEST_NAME} is malformed at {first_validation_error(exc, 'manifest')}") from exc
 
 
 def _authentic(data: bytes, signature: bytes,

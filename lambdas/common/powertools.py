@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from pydantic import BaseModel, ValidationError
 
+from contracts.errors import first_validation_error
 from lambdas.common.errors import BadEventError
 
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "edgecv/cloud")
@@ -26,9 +27,7 @@ def parse(model: type[M], event: Any) -> M:
     try:
         return model.model_validate(event)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "event"
-        raise BadEventError(f"{model.__name__}: {where}: {first['msg']}") from exc
+        raise BadEventError(f"{model.__name__}: {first_validation_error(exc, 'event')}") from exc
 
 
 def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.errors import first_validation_error
 from contracts.samples import SAMPLE_KEY_PREFIX, HardNegativeSample
 from lambdas.common.deps import Deps
 from lambdas.common.errors import SampleRejectedError
@@ -26,9 +27,7 @@ def validate_sample(prefix: str, files: set[str], record: bytes) -> HardNegative
     try:
         sample = HardNegativeSample.model_validate_json(record)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "record"
-        raise SampleRejectedError(f"sample.json: {where}: {first['msg']}") from exc
+        raise SampleRejectedError(f"sample.json: {first_validation_error(exc, 'record')}") from exc
     if sample.key_prefix() != prefix:
         raise SampleRejectedError(f"sample.json describes {sample.key_prefix()}, but lies under {prefix}")
     if FRAME not in files:
