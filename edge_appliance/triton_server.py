@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from tritonclient.grpc import InferenceServerClient, InferenceServerException, model_config_pb2
 
 from contracts.errors import EdgecvError
+from edge_appliance.ota.atomic import write_atomic
 from edge_appliance.triton_install import TritonInstallation, locate
 from model_repository.configs import CANDIDATE_PIPELINE, PIPELINE
 
@@ -238,6 +239,10 @@ class TritonSupervisor:
             self.desired.set(name, pbtxt)
 
     def _load(self, name: str, pbtxt: str | None) -> None:
+        """Load `name`; a config override is also written to the repository, because loading an ensemble makes
+        Triton re-read its composing models' config.pbtxt from disk, which would undo an override kept in memory."""
+        if pbtxt is not None:
+            write_atomic(self.process.repository / name / "config.pbtxt", pbtxt.encode())
         client = self.client()
         try:
             if pbtxt is None:

@@ -49,12 +49,8 @@ def local_pipeline(triton_url: str | None = None, repository: Path | None = None
         return
     with tempfile.TemporaryDirectory(prefix="edgecv-triton-", dir=workdir) as tmp:
         repo = prepare_repository(Path(tmp) / "repository", source=Path(repository or REPOSITORY))
-        desired = desired_configs(versions, dynamic_batching)
-        # Loading an ensemble makes Triton reload its networks from their config.pbtxt on disk, which would undo
-        # a version pinned only through a load override: the runtime copy's files say the same as the overrides.
-        for name, pbtxt in desired.items():
-            (repo / name / "config.pbtxt").write_text(pbtxt)
-        supervisor = TritonSupervisor(TritonProcess(repo, Path(tmp) / "tritonserver.log"), desired)
+        supervisor = TritonSupervisor(TritonProcess(repo, Path(tmp) / "tritonserver.log"),
+                                      desired_configs(versions, dynamic_batching))
         supervisor.start(watchdog=watchdog)
         client = PipelineClient(supervisor.grpc_url)
         try:
