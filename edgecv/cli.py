@@ -12,6 +12,7 @@ from rich.console import Console
 from contracts.errors import EdgecvError
 from edgecv.bundle_cli import bundle_app
 from edgecv.greengrass_cli import greengrass_app
+from edgecv.simulate.cli import simulate_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="edgecv: loading-bay vision at the edge.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures against a same-run baseline.")
@@ -20,6 +21,7 @@ edge_app = typer.Typer(no_args_is_help=True, help="The edge appliance's componen
 app.add_typer(edge_app, name="edge")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(greengrass_app, name="greengrass")
+app.add_typer(simulate_app, name="simulate")
 err = Console(stderr=True)
 out = Console()
 

@@ -1,0 +1,1 @@
+"""Fleet-scale simulations (`edgecv simulate ...`)."""
