@@ -28,6 +28,9 @@ class PipelineConfig(_Model):
     min_samples: int = Field(default=1, ge=1, title="fewer approved samples than this: nothing to train on")
     entry_point: str = Field(default="train_damage", pattern=r"^train_[a-z_]+$", title="training.<module>")
     hyperparameters: dict[str, str] = Field(default_factory=dict)
+    init_checkpoint: str | None = Field(
+        default=None, pattern=r"^s3://[a-z0-9.-]{3,63}/.*$", max_length=1024,
+        title="S3 prefix holding the production version's model.pt: the job fine-tunes from it (the `init` channel)")
     max_runtime_seconds: int = Field(default=4 * 3600, ge=60)
     golden_prefix: str = Field(default="golden/", title="curated-bucket prefix of the golden edgecv-annotations set")
     max_regression: float = Field(default=0.0, ge=0.0, le=1.0,

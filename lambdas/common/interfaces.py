@@ -43,6 +43,7 @@ class TrainingJobSpec:
     output_s3_uri: str             # SageMaker writes <output>/<job>/output/model.tar.gz
     hyperparameters: dict[str, str]
     max_runtime_seconds: int
+    init_s3_uri: str | None = None  # the `init` channel: a checkpoint to fine-tune from
 
 
 class TrainingBackend(Protocol):

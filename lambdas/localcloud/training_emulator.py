@@ -1,7 +1,8 @@
 """SageMaker training, emulated: the same entry point as a local process with the same `SM_*` environment.
 
 moto's SageMaker marks a training job Completed at once and runs nothing, so this emulator implements
-`TrainingBackend` itself: `start` downloads the `train` channel from S3 (as SageMaker's File mode does),
+`TrainingBackend` itself: `start` downloads the `train` channel (and the `init` checkpoint channel, when the
+run fine-tunes) from S3 (as SageMaker's File mode does),
 writes `input/config/hyperparameters.json`, and runs `python -m training.<entry_point>` with
 `SM_MODEL_DIR`, `SM_CHANNEL_TRAIN`, `SM_OUTPUT_DATA_DIR`, `SM_HP_FILE`, `SM_CHANNELS` and `SM_HPS`.
 `describe` reports InProgress while it runs; on success it tars the model folder into
@@ -57,15 +58,22 @@ class LocalTrainingEmulator:
             bucket, prefix = split_s3_uri(spec.train_s3_uri)
             if not download_prefix(self._s3, bucket, prefix, train):
                 raise TrainingError(f"the train channel {spec.train_s3_uri} is empty")
+            channels = {"train": train}
+            if spec.init_s3_uri:
+                init = root / "input" / "data" / "init"
+                bucket, prefix = split_s3_uri(spec.init_s3_uri)
+                if not download_prefix(self._s3, bucket, prefix, init):
+                    raise TrainingError(f"the init channel {spec.init_s3_uri} is empty")
+                channels["init"] = init
             config = root / "input" / "config"
             config.mkdir(parents=True, exist_ok=True)
             (config / "hyperparameters.json").write_text(json.dumps(spec.hyperparameters))
             (root / "model").mkdir(parents=True, exist_ok=True)
             (root / "output" / "data").mkdir(parents=True, exist_ok=True)
             env = {**os.environ, **self._extra_env,
-                   "SM_MODEL_DIR": str(root / "model"), "SM_CHANNEL_TRAIN": str(train),
-                   "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
-                   "SM_HP_FILE": str(config / "hyperparameters.json"), "SM_CHANNELS": json.dumps(["train"]),
+                   "SM_MODEL_DIR": str(root / "model"), "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+                   **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
+                   "SM_HP_FILE": str(config / "hyperparameters.json"), "SM_CHANNELS": json.dumps(sorted(channels)),
                    "SM_HPS": json.dumps(spec.hyperparameters), "SM_TRAINING_JOB_NAME": spec.job_name}
             log = (root / "training.log").open("w")
             process = subprocess.Popen([self._python, "-m", f"training.{spec.entry_point}"], cwd=self._cwd,

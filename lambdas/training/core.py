@@ -21,7 +21,8 @@ def start_training(state: TrainingState, deps: Deps) -> TrainingResult:
         job_name=job_name(state.run_id), entry_point=state.config.entry_point,
         train_s3_uri=f"s3://{st.curated_bucket}/{state.dataset.prefix}",
         output_s3_uri=f"s3://{st.artifacts_bucket}/training/",
-        hyperparameters=dict(state.config.hyperparameters), max_runtime_seconds=state.config.max_runtime_seconds)
+        hyperparameters=dict(state.config.hyperparameters), max_runtime_seconds=state.config.max_runtime_seconds,
+        init_s3_uri=state.config.init_checkpoint)
     backend.start(spec)
     return backend.describe(spec.job_name)
 

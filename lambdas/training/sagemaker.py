@@ -23,14 +23,15 @@ class SageMakerTraining:
 
     def start(self, spec: TrainingJobSpec) -> None:
         hps = {**spec.hyperparameters, "sagemaker_program": f"training/{spec.entry_point}.py"}
+        channels = [("train", spec.train_s3_uri)] + ([("init", spec.init_s3_uri)] if spec.init_s3_uri else [])
         try:
             self._sm.create_training_job(
                 TrainingJobName=spec.job_name,
                 AlgorithmSpecification={"TrainingImage": self._settings.training_image, "TrainingInputMode": "File"},
                 RoleArn=self._settings.training_role_arn,
-                InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-                    "S3DataType": "S3Prefix", "S3Uri": spec.train_s3_uri,
-                    "S3DataDistributionType": "FullyReplicated"}}}],
+                InputDataConfig=[{"ChannelName": name, "DataSource": {"S3DataSource": {
+                    "S3DataType": "S3Prefix", "S3Uri": uri,
+                    "S3DataDistributionType": "FullyReplicated"}}} for name, uri in channels],
                 OutputDataConfig={"S3OutputPath": spec.output_s3_uri},
                 ResourceConfig={"InstanceType": self._settings.training_instance_type, "InstanceCount": 1,
                                 "VolumeSizeInGB": 30},
