@@ -152,6 +152,7 @@ class SiteRuntime:
         self._stop.set()
         for camera in self.cameras:
             camera.stop()
+        self.decisions.close()  # the sampler's open windows admit their best candidates before the writer stops
         self.capture.stop()
         if self.uploader is not None:
             self._drain_before_stop()

@@ -107,9 +107,9 @@ class SiteDecisions:
                 c.valid_reads += label.pro is not None
                 c.read_confidence_sum += label.read_confidence
             if self.recorder is not None:
-                sampling = self.recorder.observe_frame(camera, frame.frame_id, frame.image, prediction,
-                                                       frame.timestamp)
-                c.frames_offered += sampling.capture
+                before = self.recorder.handed_over
+                self.recorder.observe_frame(camera, frame.frame_id, frame.image, prediction, frame.timestamp)
+                c.frames_offered += self.recorder.handed_over - before
             step = tracker.update(frame.frame_id, frame.timestamp, prediction)
             for finished in step.finished:
                 self._on_pass(camera, finished)
@@ -144,8 +144,18 @@ class SiteDecisions:
             return
         history = self._history[camera_id]
         held = {f: (history[f][0].image, history[f][1]) for f in decision.frame_ids if f in history}
-        sampling, _ = self.recorder.observe_pass(decision, self.clock(), held, disagreements)
-        self.counters.frames_offered += len(sampling.frame_ids) if sampling.capture else 0
+        before = self.recorder.handed_over
+        self.recorder.observe_pass(decision, self.clock(), held, disagreements)
+        self.counters.frames_offered += self.recorder.handed_over - before
+
+    def close(self) -> None:
+        """Shutdown: the sampler's open admission windows close now, so their best candidates are kept."""
+        with self._lock:
+            if self.recorder is None:
+                return
+            before = self.recorder.handed_over
+            self.recorder.flush(self.clock())
+            self.counters.frames_offered += self.recorder.handed_over - before
 
     def _log(self, append, record) -> None:
         try:

@@ -427,6 +427,7 @@ def run_sequences(client, sequences: Sequence[LoadedSequence], seed: int = BENCH
                 on_sequence(i, seq, {"frames": c.frames_decided, "decided_passes": len(site.decisions),
                                      "sampled": site.counters.frames_offered})
             first_frame_id += len(seq.annotations.frames)
+        recorder.flush(START_TIME + (first_frame_id - 1) / FPS)  # the stream ends: its last window closes
     finally:
         capture.stop()
     elapsed = time.perf_counter() - started
@@ -476,8 +477,10 @@ def bench_sampler(passes: int = DEFAULT_PASSES, preset: str = "mixed", cache: Pa
         "sequences": [{"name": s.plan.name, "preset": s.plan.preset, "passes": s.plan.passes,
                        "frames": len(s.annotations.frames)} for s in sequences],
         **score(matches, run.stored, run.frames),
-        # the most a camera may keep over this many frames: its burst + its share (the burst weighs on short runs)
-        "budget_bound_rate": round((config.budget_burst + config.budget_share * run.frames) / run.frames, 6)
+        # the most a camera may keep over this many frames: the tokens it starts with + its hard-case share + the
+        # random baseline's share (each bucket is earned per frame seen)
+        "budget_bound_rate": round(
+            (config.budget_start + (config.budget_share + config.random_rate) * run.frames) / run.frames, 6)
         if run.frames else 0.0,
         "frames_asked": run.sampler["frames_captured"],
         "sampler_config": config.model_dump(mode="json", exclude={"weights"}),
