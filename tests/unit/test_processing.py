@@ -1,7 +1,12 @@
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from contracts.pro import make_pro
+from contracts.pro import is_valid_pro, make_pro
+from model_repository import ctc_decoding as C
 from model_repository import processing as P
 
 
@@ -76,3 +81,108 @@ def test_a_dest_line_without_its_prefix_is_not_an_answer():
     pro = make_pro("482711930")
     read = P.read_label(_log_probs(_spelled(pro, P.PRO_ALPHABET), 11), _log_probs(_spelled("MEM", P.DEST_ALPHABET), 27))
     assert read.pro is None and read.raw_dest == "MEM"
+
+
+# ---------------------------------------------------------------- constrained CTC decoding
+def _lattice(rows: list[dict[int, float]], classes: int) -> np.ndarray:
+    """Log-probabilities from per-step {class: probability}; the rest of each step's mass is blank."""
+    probs = np.full((len(rows), classes), 1e-9)
+    for t, row in enumerate(rows):
+        for k, p in row.items():
+            probs[t, k] = p
+        probs[t, 0] = max(1.0 - sum(row.values()), 1e-9)
+    return np.log(probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _spelled_rows(text: str, alphabet: str) -> list[dict[int, float]]:
+    return [row for c in text for row in ({1 + alphabet.index(c): 1.0}, {})]
+
+
+def _brute_force_string_probs(log_probs: np.ndarray) -> dict[tuple[int, ...], float]:
+    """Every path of a tiny lattice, collapsed: the exact probability of every string."""
+    t, k = log_probs.shape
+    probs = np.exp(log_probs.astype(np.float64))
+    out: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(k), repeat=t):
+        collapsed = tuple(c for i, c in enumerate(path) if c != 0 and (i == 0 or c != path[i - 1]))
+        out[collapsed] = out.get(collapsed, 0.0) + float(np.prod(probs[np.arange(t), path]))
+    return out
+
+
+tiny_lattices = st.integers(2, 5).flatmap(lambda t: st.integers(2, 3).flatmap(lambda k: st.lists(
+    st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k), min_size=t, max_size=t)))
+
+
+def _normalised(rows: list[list[float]]) -> np.ndarray:
+    p = np.array(rows, np.float64)
+    return np.log(p / p.sum(axis=1, keepdims=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(tiny_lattices)
+def test_string_log_prob_is_the_sum_over_all_paths(rows):
+    lp = _normalised(rows)
+    for labels, p in _brute_force_string_probs(lp).items():
+        assert np.exp(C.string_log_prob(lp, labels)) == pytest.approx(p, rel=1e-9, abs=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tiny_lattices)
+def test_wide_prefix_search_finds_the_most_probable_string(rows):
+    lp = _normalised(rows)
+    exact = _brute_force_string_probs(lp)
+    found = C.prefix_search(lp, C.AnyString(), beam=10_000, prune=0.0)
+    best, log_p = found[0]
+    assert exact[best] == pytest.approx(max(exact.values()), rel=1e-9)
+    assert np.exp(log_p) == pytest.approx(exact[best], rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_every_pro_the_search_spells_passes_the_check_digit(seed):
+    rng = np.random.default_rng(seed)
+    lp = np.log(rng.dirichlet(np.full(11, 0.3), size=48))
+    for labels, log_p in C.prefix_search(lp, P.PRO_GRAMMAR):
+        assert is_valid_pro("".join(P.PRO_ALPHABET[k - 1] for k in labels))
+        assert log_p <= C.string_log_prob(lp, labels) + 1e-9  # the beam's mass is a lower bound
+
+
+def test_the_check_digit_picks_the_valid_one_of_two_doubtful_digits():
+    pro = make_pro("482711930")
+    wrong = pro[:3] + str((int(pro[3]) + 1) % 10) + pro[4:]  # one digit off: fails the check digit
+    rows = _spelled_rows(pro, P.PRO_ALPHABET)
+    rows[6] = {1 + P.PRO_ALPHABET.index(wrong[3]): 0.55, 1 + P.PRO_ALPHABET.index(pro[3]): 0.45}
+    dest = _lattice(_spelled_rows("DESTMEM", P.DEST_ALPHABET), 27)
+    greedy_pro, _ = P.ctc_greedy(_lattice(rows, 11), P.PRO_ALPHABET)
+    read = P.read_label(_lattice(rows, 11), dest)
+    assert greedy_pro == wrong and not is_valid_pro(wrong)
+    assert (read.pro, read.dest, read.check_digit_ok) == (pro, "MEM", True)
+    assert read.confidence == pytest.approx(0.45, abs=0.01)  # the margin over the (improbable) runner-up
+
+
+def test_an_ambiguity_the_check_digit_cannot_resolve_is_not_an_answer():
+    pro = make_pro("482711930")
+    twin = pro[:4] + "8" + pro[5:]  # pro[4] is "1": digits 7 apart keep int(first nine) % 7
+    assert is_valid_pro(twin) and twin != pro
+    rows = _spelled_rows(pro, P.PRO_ALPHABET)
+    rows[8] = {1 + P.PRO_ALPHABET.index(pro[4]): 0.52, 1 + P.PRO_ALPHABET.index(twin[4]): 0.48}
+    read = P.read_label(_lattice(rows, 11), _lattice(_spelled_rows("DESTMEM", P.DEST_ALPHABET), 27))
+    assert read.raw_pro == pro and read.check_digit_ok
+    assert read.confidence == pytest.approx(0.04, abs=0.01) and read.pro is None and read.dest is None
+
+
+def test_a_doubtful_dest_letter_lowers_the_read_confidence():
+    pro = make_pro("482711930")
+    rows = _spelled_rows("DESTMEM", P.DEST_ALPHABET)
+    rows[10] = {1 + P.DEST_ALPHABET.index("E"): 0.5, 1 + P.DEST_ALPHABET.index("F"): 0.45}
+    read = P.read_label(_lattice(_spelled_rows(pro, P.PRO_ALPHABET), 11), _lattice(rows, 27))
+    assert read.raw_dest == "MEM" and read.confidence == pytest.approx(0.05, abs=0.01) and not read.valid
+    assert P.read_label(_lattice(_spelled_rows(pro, P.PRO_ALPHABET), 11), _lattice(rows, 27),
+                        min_confidence=0.01).dest == "MEM"
+
+
+def test_a_dest_line_of_the_wrong_length_has_no_answer():
+    pro = make_pro("482711930")
+    read = P.read_label(_lattice(_spelled_rows(pro, P.PRO_ALPHABET), 11),
+                        _lattice(_spelled_rows("DESTMEMO", P.DEST_ALPHABET), 27))
+    assert read.dest is None and read.pro is None and read.confidence == 0.0
