@@ -44,11 +44,13 @@ from contracts.samples import SampleReason
 DEFAULT_WEIGHTS: dict[SampleReason, float] = {
     SampleReason.MANIFEST_DISAGREEMENT: 6.0,
     SampleReason.TRACK_OCR_DISAGREEMENT: 5.0,
-    SampleReason.TRACK_DAMAGE_DISAGREEMENT: 5.0,
     SampleReason.CHECK_DIGIT_FAILURE: 4.0,
     SampleReason.LOW_CONFIDENCE_READ: 3.0,
     SampleReason.UNCERTAIN_DAMAGE: 3.0,
     SampleReason.LOW_CONFIDENCE_DETECTION: 2.0,
+    # a per-frame damage flag that flickers while the pass's mean score sits well away from the threshold is weak
+    # evidence (UNCERTAIN_DAMAGE is the strong one): on the v1 models most flickering passes are decided right
+    SampleReason.TRACK_DAMAGE_DISAGREEMENT: 2.0,
     SampleReason.RANDOM_BASELINE: 1.0,
 }
 FRAME_LEVEL = frozenset({SampleReason.CHECK_DIGIT_FAILURE, SampleReason.LOW_CONFIDENCE_READ,
@@ -261,10 +263,10 @@ def pass_reasons(decision: PalletPassDecision, config: SamplerConfig,
         reasons.append(SampleReason.TRACK_OCR_DISAGREEMENT)
     if not decision.damage_agree:
         reasons.append(SampleReason.TRACK_DAMAGE_DISAGREEMENT)
+    if decision.pro is None or decision.read_confidence < config.pass_read_confidence_threshold:
+        reasons.append(SampleReason.LOW_CONFIDENCE_READ)  # no valid read (the decision lacks its PRO), or a weak one
     if decision.pro is None and decision.read_confidence <= 0.0:
         reasons.append(SampleReason.LOW_CONFIDENCE_DETECTION)  # no label read at all: was it even found?
-    elif decision.pro is None or decision.read_confidence < config.pass_read_confidence_threshold:
-        reasons.append(SampleReason.LOW_CONFIDENCE_READ)
     if decision.detection_score < config.detection_score_low:
         reasons.append(SampleReason.LOW_CONFIDENCE_DETECTION)
     if config.damage_uncertain_low <= decision.damage_score <= config.damage_uncertain_high:

@@ -334,5 +334,6 @@ def test_pass_flags_follow_the_sampler_and_the_manifest():
     assert pass_flags(confident, config, None) == []
     assert pass_flags(confident, config, other) == ["manifest_disagreement"]  # not on the manifest
     unread = confident.model_copy(update={"pro": None, "read_confidence": 0.0})
-    assert pass_flags(unread, config, None) == ["low_confidence_detection"]
-    assert pass_flags(unread, config, listed) == ["manifest_disagreement", "low_confidence_detection"]
+    assert pass_flags(unread, config, None) == ["low_confidence_read", "low_confidence_detection"]
+    assert pass_flags(unread, config, listed) == ["manifest_disagreement", "low_confidence_read",
+                                                  "low_confidence_detection"]

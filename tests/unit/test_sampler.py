@@ -62,8 +62,9 @@ def test_pass_reasons_each_trigger() -> None:
     assert pass_reasons(_decision([1], damage_agree=False), QUIET) == [R.TRACK_DAMAGE_DISAGREEMENT]
     assert pass_reasons(_decision([1], pro=None, dest=None, read_confidence=0.4), QUIET) == [R.LOW_CONFIDENCE_READ]
     assert pass_reasons(_decision([1], read_confidence=0.6), QUIET) == [R.LOW_CONFIDENCE_READ]
+    # no label read at all: the decision lacks its PRO, and was the label even found?
     assert pass_reasons(_decision([1], pro=None, dest=None, read_confidence=0.0), QUIET) == [
-        R.LOW_CONFIDENCE_DETECTION]
+        R.LOW_CONFIDENCE_READ, R.LOW_CONFIDENCE_DETECTION]
     assert pass_reasons(_decision([1], damage_score=0.5), QUIET) == [R.UNCERTAIN_DAMAGE]
     assert pass_reasons(_decision([1]), QUIET, [R.MANIFEST_DISAGREEMENT]) == [R.MANIFEST_DISAGREEMENT]
 
@@ -73,10 +74,10 @@ def test_priority_orders_reasons_and_adds_up_evidence() -> None:
     assert c.priority([R.MANIFEST_DISAGREEMENT]) > c.priority([R.CHECK_DIGIT_FAILURE]) > c.priority(
         [R.LOW_CONFIDENCE_DETECTION]) > c.priority([R.RANDOM_BASELINE]) > c.priority([])
     assert c.priority([R.LOW_CONFIDENCE_READ, R.CHECK_DIGIT_FAILURE]) > c.priority([R.CHECK_DIGIT_FAILURE])
-    # two doubts outrank the stronger one alone; frame-level evidence adds a little, never twice
-    assert c.priority([R.LOW_CONFIDENCE_READ, R.LOW_CONFIDENCE_DETECTION]) > c.priority([R.TRACK_OCR_DISAGREEMENT]) \
-        or c.weight(R.LOW_CONFIDENCE_READ) + c.weight(R.LOW_CONFIDENCE_DETECTION) / 2 <= c.weight(
-            R.TRACK_OCR_DISAGREEMENT)
+    # evidence adds up: an unread pass off the manifest outranks one off the manifest whose damage flag flickered
+    assert c.priority([R.MANIFEST_DISAGREEMENT, R.LOW_CONFIDENCE_READ, R.LOW_CONFIDENCE_DETECTION]) > c.priority(
+        [R.MANIFEST_DISAGREEMENT, R.TRACK_DAMAGE_DISAGREEMENT]) > c.priority([R.MANIFEST_DISAGREEMENT])
+    # frame-level evidence seen in a pass's frames adds a little, never twice
     one = c.priority([R.LOW_CONFIDENCE_READ])
     assert c.priority([R.LOW_CONFIDENCE_READ], [R.CHECK_DIGIT_FAILURE]) > one
     assert c.priority([R.LOW_CONFIDENCE_READ], [R.LOW_CONFIDENCE_READ]) == one
