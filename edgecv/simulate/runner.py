@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.bundles import Lineage, ModelSource, TrustedKey, build_bundle
@@ -45,7 +47,7 @@ from edgecv.simulate.device import DeviceFault, SharedVerifier, SimDevice, Versi
 from edgecv.simulate.fleet import SimFleet, exact_share
 from edgecv.simulate.report import Assessment, RingReport, RolloutReport, SimReport
 from lambdas.common.events import GateThresholds, Release, RolloutConfig
-from lambdas.localcloud.cloud import RINGS, LocalCloud, ring_group
+from lambdas.localcloud.cloud import RINGS, LocalCloud, LocalCloudError, ring_group
 from lambdas.rollout.core import job_id
 
 MODEL = "damage_classifier"
@@ -214,7 +216,10 @@ def _run_rollout(cloud: LocalCloud, fleet: SimFleet, config: SimConfig, rollout_
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """No request log from moto's server, no EMF metrics or step logs from the handlers: the report says it all."""
-    loggers = {name: logging.getLogger(name) for name in ("werkzeug", "moto", "edgecv-local")}
+    from lambdas.common.powertools import logger as step_logger
+
+    names = ("werkzeug", "moto", step_logger._logger.name)  # powertools names its logger after the service
+    loggers = {name: logging.getLogger(name) for name in names}
     levels = {name: logger.level for name, logger in loggers.items()}
     saved = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     for logger in loggers.values():
@@ -256,7 +261,7 @@ def simulate(config: SimConfig, progress: Callable[[str], None] = lambda line: N
             phase("rollout_healthy")
             regressed = _run_rollout(cloud, fleet, config, "sim-regressed", releases[REGRESSED], releases[HEALTHY])
             phase("rollout_regressed")
-    except Exception as exc:
+    except (LocalCloudError, BotoCoreError, ClientError, requests.RequestException, OSError) as exc:
         raise SimulationError(f"the rollout simulation failed: {type(exc).__name__}: {exc}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
