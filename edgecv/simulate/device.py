@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.message
+import functools
 import io
 import urllib.error
 import urllib.request
@@ -225,6 +226,13 @@ class FlakyWeb:
         return _Body(200, {"Content-Length": str(len(body))}, body)
 
 
+@functools.cache
+def _config_template(download_attempts: int) -> AgentConfig:
+    """One validated agent configuration; each device copies it with its own folder and thing name."""
+    return AgentConfig(root=Path("/simulated"), thing_name="simulated", trusted_keys=[Path("/simulated/trusted.pem")],
+                       download_attempts=download_attempts, min_free_bytes=0)
+
+
 @dataclass
 class Backoff:
     """The downloader's injected sleep: simulated seconds, summed instead of slept."""
@@ -251,8 +259,7 @@ class SimDevice:
     def create(cls, thing: str, ring: str, root: Path, keys: Sequence[TrustedKey], serving: dict[str, int],
                bundles: dict[str, bytes], profiles: Callable[[str, int], VersionProfile],
                download_attempts: int = 5, verifier: SharedVerifier | None = None) -> SimDevice:
-        config = AgentConfig(root=root, thing_name=thing, trusted_keys=[Path("/simulated/trusted.pem")],
-                             download_attempts=download_attempts, min_free_bytes=0)
+        config = _config_template(download_attempts).model_copy(update={"root": root, "thing_name": thing})
         server, web, backoff, reports = SimModelServer(serving, profiles), FlakyWeb(bundles), Backoff(), []
         downloader = Downloader(max_bytes=config.max_bundle_bytes, attempts=config.download_attempts,
                                 backoff_s=config.download_backoff_s, sleep=backoff, opener=web)
