@@ -22,6 +22,8 @@ def rollout_command(
         help="share of devices per job whose download fails at least once (some give up and report FAILED)")] = 0.02,
     offline_rate: Annotated[float, typer.Option(
         "--offline-rate", min=0.0, max=1.0, help="share of devices offline for the whole run")] = 0.01,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64, help="processes the devices' OTA agents run in (1: in this process)")] = 2,
     out_file: Annotated[Path, typer.Option("--out", help="edgecv-rollout-sim/1 JSON report")] = Path(
         ".edgecv/rollout-sim.json"),
 ) -> None:
@@ -31,7 +33,8 @@ def rollout_command(
     from edgecv.simulate.runner import SimConfig, SimulationError, simulate
 
     try:
-        config = SimConfig(devices=devices, seed=seed, fault_rate=fault_rate, offline_rate=offline_rate)
+        config = SimConfig(devices=devices, seed=seed, fault_rate=fault_rate, offline_rate=offline_rate,
+                           workers=workers)
         report = simulate(config, progress=lambda line: _err.print(f"[dim]{line}[/]", highlight=False))
     except (SimulationError, EdgecvError) as exc:
         _err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)

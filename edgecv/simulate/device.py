@@ -60,6 +60,17 @@ class VersionProfile:
     latency_p99_ms: float = 90.0
 
 
+@dataclass(frozen=True)
+class Profiles:
+    """Version -> profile (a callable `(model, version) -> VersionProfile`, picklable for worker processes)."""
+
+    by_version: dict[int, VersionProfile]
+    default: VersionProfile = VersionProfile()
+
+    def __call__(self, model: str, version: int) -> VersionProfile:
+        return self.by_version.get(version, self.default)
+
+
 class SimModelServer:
     """Triton, simulated: the `ModelServer` contract in memory, with the history of every switch.
 

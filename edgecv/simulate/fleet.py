@@ -5,7 +5,8 @@ and it holds ring membership itself (which devices a ring's thing group holds) i
 `CreateThing` calls on moto, which would not fit the time budget at fleet scale. The jobs themselves
 are real IoT jobs on moto (ListJobs, DescribeJob, GetJobDocument); a job's thing-group target is
 expanded from the fleet's own ring table. Each targeted device that is online gets the job document
-as it was stored, through its own real OTA agent; offline devices never answer.
+as it was stored, through its own real OTA agent; offline devices never answer. The agents run in
+shards (`shards.py`): in this process, or dealt round-robin over worker processes.
 
 Health: each answering device draws its field figures (confidence, decisions per minute, latency p99)
 for the version it now serves from that version's profile plus seeded noise; the fleet publishes them
@@ -29,7 +30,8 @@ import numpy as np
 from contracts.jobs import AgentReason, JobDocument, JobStatusReport
 from edge_appliance.ota.downloader import Downloader
 from edge_appliance.ota.errors import DownloadError
-from edgecv.simulate.device import DeviceFault, SimDevice, VersionProfile
+from edgecv.simulate.device import DeviceFault, VersionProfile
+from edgecv.simulate.shards import DeviceSummary, Shard
 from lambdas.common import fleet_metrics as fm
 
 NOISE = {fm.CONFIDENCE: 0.02, fm.DECISION_RATE: 1.0, fm.LATENCY_P99_MS: 8.0}
@@ -61,6 +63,17 @@ class JobRecord:
         return [d.report for d in self.deliveries if d.report is not None]
 
 
+def deal(rings: dict[str, list[str]], shards: int) -> list[list[tuple[str, str]]]:
+    """(thing, ring) per shard, round-robin by position in the fleet (so every ring is split evenly)."""
+    dealt: list[list[tuple[str, str]]] = [[] for _ in range(shards)]
+    position = 0
+    for ring, things in rings.items():
+        for thing in things:
+            dealt[position % shards].append((thing, ring))
+            position += 1
+    return dealt
+
+
 def exact_share(rng: random.Random, things: list[str], rate: float) -> set[str]:
     """round(rate x len(things)) of `things`, chosen by `rng`: faults in proportion, even for a small ring."""
     return set(rng.sample(things, min(len(things), round(rate * len(things)))))
@@ -70,16 +83,35 @@ def exact_share(rng: random.Random, things: list[str], rate: float) -> set[str]:
 class SimFleet:
     iot: Any
     cloudwatch: Any
-    devices: dict[str, SimDevice]                # thing -> device
+    shards: list[Shard]                          # where the devices' agents run
     rings: dict[str, list[str]]                  # thing group -> thing names
-    bundles: dict[str, bytes]                    # shared with every device's FlakyWeb: URL (no query) -> bytes
     profiles: Callable[[str, int], VersionProfile]
+    serving: dict[str, dict[str, int]]           # thing -> versions it serves (as its last report left it)
     seed: int = 1
     fault_rate: float = 0.0
     offline: set[str] = field(default_factory=set)
     download_attempts: int = 5
+    bundles: dict[str, bytes] = field(default_factory=dict)  # URL (no query) -> bytes, fetched once each
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _positions: dict[str, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._positions = {t: i for i, t in enumerate(t for things in self.rings.values() for t in things)}
+
+    def shard_index(self, thing: str) -> int:
+        """Devices are dealt round-robin over the shards by their position in the fleet (as `deal` does)."""
+        return self._positions[thing] % len(self.shards)
+
+    def summary(self, model: str, version: int) -> dict[str, DeviceSummary]:
+        found: dict[str, DeviceSummary] = {}
+        for shard in self.shards:
+            found |= shard.summary(model, version)
+        return found
+
+    def close(self) -> None:
+        for shard in self.shards:
+            shard.close()
 
     # ---- health --------------------------------------------------------------------------------
     def publish_health(self, ring: str, things: list[str], salt: str,
@@ -88,7 +120,7 @@ class SimFleet:
         and metric); `smoke_failures` counts a job's failed smoke tests under the version that failed them."""
         by_version: dict[tuple[str, int], list[str]] = {}
         for thing in things:
-            for model, version in self.devices[thing].server.serving_versions().items():
+            for model, version in self.serving[thing].items():
                 by_version.setdefault((model, version), []).append(thing)
         rng = np.random.default_rng([self.seed, zlib.crc32(f"{ring}:{salt}".encode())])
         data = []
@@ -129,18 +161,23 @@ class SimFleet:
             things = self.rings.get(ring, [])
             online = [t for t in things if t not in self.offline]
             flaky = exact_share(rng, online, self.fault_rate)
-            first = len(record.deliveries)
+            failures = {t: rng.randint(1, self.download_attempts + 2) if t in flaky else 0 for t in online}
+            work: list[list[tuple[str, int]]] = [[] for _ in self.shards]
+            for thing in online:
+                work[self.shard_index(thing)].append((thing, failures[thing]))
+            for shard, items in zip(self.shards, work, strict=True):
+                shard.submit(job_id, raw, self.bundles, items)
+            answers = {thing: (report, serving) for shard in self.shards for thing, report, serving in shard.collect()}
+            smoke: dict[tuple[str, int], int] = {}
             for thing in things:
                 if thing in self.offline:
                     record.deliveries.append(Delivery(thing, DeviceFault.OFFLINE))
                     continue
-                failures = rng.randint(1, self.download_attempts + 2) if thing in flaky else 0
-                report = self.devices[thing].handle(job_id, raw, download_failures=failures)
-                fault = DeviceFault.FLAKY_DOWNLOAD if failures else DeviceFault.NONE
-                record.deliveries.append(Delivery(thing, fault, failures, report))
-            smoke: dict[tuple[str, int], int] = {}
-            for d in record.deliveries[first:]:
-                if d.report is not None and d.report.reason == AgentReason.SMOKE_FAILED.value:
+                report, serving = answers[thing]
+                self.serving[thing] = serving
+                fault = DeviceFault.FLAKY_DOWNLOAD if failures[thing] else DeviceFault.NONE
+                record.deliveries.append(Delivery(thing, fault, failures[thing], report))
+                if report is not None and report.reason == AgentReason.SMOKE_FAILED.value:
                     for target in document.targets.items():
                         smoke[target] = smoke.get(target, 0) + 1
             self.publish_health(ring, online, job_id, smoke)

@@ -77,5 +77,6 @@ class SimReport(_Model):
     wall_seconds: float = Field(ge=0.0, title="the whole command: cloud start, fleet, both rollouts, clean-up")
     phase_seconds: dict[str, float]
     agent_runs: int = Field(ge=0, title="jobs handled by a device's real OTA agent")
+    workers: int = Field(ge=1, title="processes the devices' agents ran in")
     real: list[str]
     simulated: list[str]

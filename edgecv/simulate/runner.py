@@ -43,9 +43,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.bundles import Lineage, ModelSource, TrustedKey, build_bundle
 from contracts.jobs import JobOutcome
 from edgecv.kms_signer import KmsSigner
-from edgecv.simulate.device import DeviceFault, SharedVerifier, SimDevice, VersionProfile
-from edgecv.simulate.fleet import SimFleet, exact_share
+from edgecv.simulate.device import DeviceFault, Profiles, VersionProfile
+from edgecv.simulate.fleet import SimFleet, deal, exact_share
 from edgecv.simulate.report import Assessment, RingReport, RolloutReport, SimReport
+from edgecv.simulate.shards import DeviceSummary, LocalShard, ProcessShard, Shard, ShardError, ShardSpec
 from lambdas.common.events import GateThresholds, Release, RolloutConfig
 from lambdas.localcloud.cloud import RINGS, LocalCloud, LocalCloudError, ring_group
 from lambdas.rollout.core import job_id
@@ -54,12 +55,12 @@ MODEL = "damage_classifier"
 BASELINE, HEALTHY, REGRESSED = 2, 3, 4
 RING_SHARES = (0.01, 0.10, 0.50, 1.00)
 RING_RULE = "cumulative 1% (at least 1 device) / 10% / 50% / 100% of N; each ring holds the devices it adds"
-PROFILES = {
+PROFILES = Profiles({
     BASELINE: VersionProfile(confidence=0.88),
     HEALTHY: VersionProfile(confidence=0.90),
     # passes its smoke test on the held-out frames, but its confidence collapses in the field
     REGRESSED: VersionProfile(smoke_accuracy=0.94, confidence=0.35),
-}
+})
 REAL = [
     "rollout state machine (cdk.definitions) on moto's Step Functions interpreter",
     "rollout Lambda handlers in-process: plan, start ring (IoT CreateJob), assess (ring gate), sign rollback (KMS), "
@@ -96,6 +97,7 @@ class SimConfig(BaseModel):
     max_bakes: int = Field(default=2, ge=1, le=100)
     thresholds: GateThresholds = Field(default_factory=lambda: GateThresholds(max_failure_rate=0.05,
                                                                               min_completion=0.95))
+    workers: int = Field(default=2, ge=1, le=64, title="processes the devices' agents run in (1: this process)")
     timeout_s: float = Field(default=600.0, gt=0)
 
 
@@ -106,10 +108,6 @@ def ring_sizes(devices: int) -> list[int]:
         cumulative.append(max(cumulative[-1] + 1, round(devices * share)))
     cumulative[-1] = devices
     return [b - a for a, b in zip([0, *cumulative[:-1]], cumulative, strict=True)]
-
-
-def _profile(model: str, version: int) -> VersionProfile:
-    return PROFILES.get(version, VersionProfile())
 
 
 def _scratch() -> Path:
@@ -126,7 +124,7 @@ def _publish(cloud: LocalCloud, signer: KmsSigner, work: Path, version: int) -> 
     out = work / f"{MODEL}-{version}.tar.gz"
     build_bundle([ModelSource(model, version)], "cpu", signer, out,
                  lineage=Lineage(training_job_id=f"sim-{version}",
-                                 eval_metrics={"accuracy": PROFILES[version].smoke_accuracy}))
+                                 eval_metrics={"accuracy": PROFILES(MODEL, version).smoke_accuracy}))
     shutil.rmtree(model / str(version))
     data = out.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
@@ -158,22 +156,22 @@ def _assessments(cloud: LocalCloud, execution_arn: str) -> dict[int, list[Assess
             return found
 
 
-def _versions(devices: list[SimDevice]) -> dict[str, int]:
-    running = Counter(f"v{d.server.serving_versions().get(MODEL)}" for d in devices)
+def _versions(fleet: SimFleet, things: list[str]) -> dict[str, int]:
+    running = Counter(f"v{fleet.serving[t].get(MODEL)}" for t in things)
     return dict(sorted(running.items()))
 
 
 def _ring_reports(fleet: SimFleet, rollout_id: str, assessed: dict[int, list[Assessment]]) -> list[RingReport]:
     rows = []
     for index, group in enumerate(ring_group(r) for r in RINGS):
-        members = [fleet.devices[t] for t in fleet.rings[group]]
+        members = fleet.rings[group]
         job = fleet.jobs.get(job_id(rollout_id, index))
         back = fleet.jobs.get(job_id(rollout_id, index, rollback=True))
         row: dict[str, Any] = {"ring": group, "ring_index": index, "devices": len(members),
                                "targeted": len(job.deliveries) if job else 0,
                                "assessments": assessed.get(index, []),
                                "decision": assessed[index][-1].verdict if index in assessed else "not_reached",
-                               "versions_running": _versions(members)}
+                               "versions_running": _versions(fleet, members)}
         if job is not None:
             outcomes = Counter(r.outcome for r in job.reports)
             row |= {"succeeded": outcomes[JobOutcome.SUCCEEDED], "failed": outcomes[JobOutcome.FAILED],
@@ -257,37 +255,49 @@ def simulate(config: SimConfig, progress: Callable[[str], None] = lambda line: N
             phase("cloud_start")
             fleet = _build_fleet(cloud, config, signer, work)
             phase("fleet_provision")
-            healthy = _run_rollout(cloud, fleet, config, "sim-healthy", releases[HEALTHY], releases[BASELINE])
-            phase("rollout_healthy")
-            regressed = _run_rollout(cloud, fleet, config, "sim-regressed", releases[REGRESSED], releases[HEALTHY])
-            phase("rollout_regressed")
-    except (LocalCloudError, BotoCoreError, ClientError, requests.RequestException, OSError) as exc:
+            try:
+                healthy = _run_rollout(cloud, fleet, config, "sim-healthy", releases[HEALTHY], releases[BASELINE])
+                phase("rollout_healthy")
+                regressed = _run_rollout(cloud, fleet, config, "sim-regressed", releases[REGRESSED],
+                                         releases[HEALTHY])
+                phase("rollout_regressed")
+                summary = fleet.summary(MODEL, REGRESSED)
+            finally:
+                fleet.close()
+    except (LocalCloudError, ShardError, BotoCoreError, ClientError, requests.RequestException, OSError) as exc:
         raise SimulationError(f"the rollout simulation failed: {type(exc).__name__}: {exc}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     phase("clean_up")
-    return _report(config, fleet, healthy, regressed, phases, time.monotonic() - started)
+    return _report(config, fleet, summary, healthy, regressed, phases, time.monotonic() - started)
 
 
 def _build_fleet(cloud: LocalCloud, config: SimConfig, signer: KmsSigner, work: Path) -> SimFleet:
     keys = [TrustedKey(signer.public_key(), "kms")]
-    verifier = SharedVerifier()
-    bundles: dict[str, bytes] = {}
     rings: dict[str, list[str]] = {}
-    devices: dict[str, SimDevice] = {}
     number = 0
     for ring, size in zip(RINGS, ring_sizes(config.devices), strict=True):
-        group = ring_group(ring)
-        rings[group] = []
-        for _ in range(size):
-            thing = f"site-{number:05d}"
-            number += 1
-            rings[group].append(thing)
-            devices[thing] = SimDevice.create(thing, group, work / "devices" / thing, keys, {MODEL: BASELINE},
-                                              bundles, _profile, config.download_attempts, verifier)
+        rings[ring_group(ring)] = [f"site-{n:05d}" for n in range(number, number + size)]
+        number += size
+    specs = [ShardSpec.of(devices, work / "devices", keys, {MODEL: BASELINE}, PROFILES, config.download_attempts)
+             for devices in deal(rings, config.workers)]
+    shards: list[Shard] = []
+    try:
+        if config.workers == 1:
+            shards.append(LocalShard(specs[0]))
+        else:
+            processes = [ProcessShard(spec, timeout_s=config.timeout_s) for spec in specs]
+            shards.extend(processes)
+            for shard in processes:
+                shard.wait_ready()
+    except ShardError:
+        for shard in shards:
+            shard.close()
+        raise
     rng = random.Random(f"{config.seed}:offline")
     offline = set().union(*(exact_share(rng, things, config.offline_rate) for things in rings.values()))
-    fleet = SimFleet(cloud.client("iot"), cloud.client("cloudwatch"), devices, rings, bundles, _profile,
+    fleet = SimFleet(cloud.client("iot"), cloud.client("cloudwatch"), shards, rings, PROFILES,
+                     serving={t: {MODEL: BASELINE} for things in rings.values() for t in things},
                      seed=config.seed, fault_rate=config.fault_rate, offline=offline,
                      download_attempts=config.download_attempts)
     for group, things in rings.items():
@@ -296,15 +306,13 @@ def _build_fleet(cloud: LocalCloud, config: SimConfig, signer: KmsSigner, work: 
     return fleet
 
 
-def _report(config: SimConfig, fleet: SimFleet, healthy: RolloutReport, regressed: RolloutReport,
-            phases: dict[str, float], wall: float) -> SimReport:
+def _report(config: SimConfig, fleet: SimFleet, summary: dict[str, DeviceSummary], healthy: RolloutReport,
+            regressed: RolloutReport, phases: dict[str, float], wall: float) -> SimReport:
     canary = ring_group(RINGS[0])
-    devices = list(fleet.devices.values())
-    outside = [d for d in devices if d.ring != canary]
     regressed_jobs = {d.thing for record in fleet.jobs.values()
                       if record.document.targets.get(MODEL) == REGRESSED and not record.document.rollback
-                      for d in record.deliveries if fleet.devices[d.thing].ring != canary}
-    regressed_outside = sum(d.ever_served(MODEL, REGRESSED) for d in outside)
+                      for d in record.deliveries if summary[d.thing].ring != canary}
+    regressed_outside = sum(s.ever_served for s in summary.values() if s.ring != canary)
     checks = {
         "healthy_reached_100_percent": healthy.completed,
         "regressed_halted_at_canary": regressed.status == "FAILED" and regressed.halted_at == canary
@@ -320,8 +328,8 @@ def _report(config: SimConfig, fleet: SimFleet, healthy: RolloutReport, regresse
         model=MODEL, versions={"baseline": BASELINE, "healthy": HEALTHY, "regressed": REGRESSED},
         ring_rule=RING_RULE, ring_sizes=sizes, gate=gate.model_dump(mode="json"), rollouts=[healthy, regressed],
         regressed_outside_canary=regressed_outside, regressed_jobs_outside_canary=len(regressed_jobs),
-        canary_ran_regressed=sum(d.ever_served(MODEL, REGRESSED) for d in devices if d.ring == canary),
-        serving_regressed_at_end=sum(d.server.serving_versions().get(MODEL) == REGRESSED for d in devices),
+        canary_ran_regressed=sum(s.ever_served for s in summary.values() if s.ring == canary),
+        serving_regressed_at_end=sum(s.serving.get(MODEL) == REGRESSED for s in summary.values()),
         incidents=sum(r.incident is not None for r in (healthy, regressed)), checks=checks, ok=all(checks.values()),
         wall_seconds=round(wall, 3), phase_seconds=phases,
-        agent_runs=sum(len(d.reports) for d in devices), real=REAL, simulated=SIMULATED)
+        agent_runs=sum(s.jobs for s in summary.values()), workers=config.workers, real=REAL, simulated=SIMULATED)

@@ -14,19 +14,18 @@ from hypothesis import strategies as st
 
 from contracts.bundles import LocalSigner
 from contracts.jobs import JobDocument, JobOutcome
-from edgecv.simulate.device import DeviceFault, SharedVerifier, SimDevice, VersionProfile
-from edgecv.simulate.fleet import SimFleet, exact_share
+from edgecv.simulate.device import DeviceFault, Profiles, SharedVerifier, SimDevice, VersionProfile
+from edgecv.simulate.fleet import SimFleet, deal, exact_share
 from edgecv.simulate.runner import ring_sizes
+from edgecv.simulate.shards import LocalShard, ShardSpec
 from lambdas.common import fleet_metrics as fm
 from tests.ota_support import MODEL, make_bundle, trusted
 
 BAD_SMOKE = 7  # a version whose smoke accuracy is under the manifest's floor
 
 
-def profiles(model: str, version: int) -> VersionProfile:
-    if version == BAD_SMOKE:
-        return VersionProfile(smoke_accuracy=0.5)
-    return VersionProfile(confidence=0.35 if version == 4 else 0.9)
+profiles = Profiles({4: VersionProfile(confidence=0.35), BAD_SMOKE: VersionProfile(smoke_accuracy=0.5)},
+                    default=VersionProfile(confidence=0.9))
 
 
 class Bundles:
@@ -180,31 +179,33 @@ class FakeCloudWatch:
         return {k: sum(s[k] for s in sets) for k in ("SampleCount", "Sum")}
 
 
-def fleet_of(tmp_path: Path, signer: LocalSigner, bundles: Bundles, n: int, **kwargs: Any) -> tuple[SimFleet, FakeIot,
-                                                                                                    FakeCloudWatch]:
-    verifier = SharedVerifier()
-    devices = {d.thing: d for d in (device(tmp_path, signer, bundles, f"site-{i}", verifier) for i in range(n))}
+def fleet_of(tmp_path: Path, signer: LocalSigner, bundles: Bundles, n: int, shards: int = 1,
+             **kwargs: Any) -> tuple[SimFleet, FakeIot, FakeCloudWatch, dict[str, SimDevice]]:
+    rings = {"edgecv-ring-canary": [f"site-{i}" for i in range(n)]}
+    local = [LocalShard(ShardSpec.of(part, tmp_path / "fleet", trusted(signer), {MODEL: 2}, profiles))
+             for part in deal(rings, shards)]
     iot, cw = FakeIot(), FakeCloudWatch()
-    fleet = SimFleet(iot, cw, devices, {"edgecv-ring-canary": sorted(devices)}, bundles.served, profiles, **kwargs)
-    return fleet, iot, cw
+    serving = {t: {MODEL: 2} for t in rings["edgecv-ring-canary"]}
+    fleet = SimFleet(iot, cw, list(local), rings, profiles, serving=serving, bundles=bundles.served, **kwargs)
+    return fleet, iot, cw, {t: d for shard in local for t, d in shard.devices.items()}
 
 
 def test_offline_devices_never_answer_but_count_as_targeted(tmp_path: Path, signer: LocalSigner,
                                                             bundles: Bundles) -> None:
-    fleet, iot, cw = fleet_of(tmp_path, signer, bundles, 10, offline={"site-3", "site-7"})
+    fleet, iot, cw, devices = fleet_of(tmp_path, signer, bundles, 10, offline={"site-3", "site-7"})
     iot.add("r0", "edgecv-ring-canary", bundles.job(3))
     assert fleet.targeted("r0") == 10
     reports = fleet.reports("r0")
     assert sorted(r.thing_name for r in reports) == sorted(f"site-{i}" for i in range(10) if i not in (3, 7))
     assert {d.thing for d in fleet.jobs["r0"].deliveries if d.fault is DeviceFault.OFFLINE} == {"site-3", "site-7"}
-    assert fleet.devices["site-3"].serving == {MODEL: 2}
+    assert fleet.serving["site-3"] == devices["site-3"].serving == {MODEL: 2} and not devices["site-3"].reports
     confidence = cw.stat(fm.CONFIDENCE, 3)
     assert confidence["SampleCount"] == 8 and 0.8 < confidence["Sum"] / 8 < 1.0  # published by the 8 that answered
 
 
 def test_flaky_downloads_hit_the_requested_share_and_some_devices_give_up(tmp_path: Path, signer: LocalSigner,
                                                                          bundles: Bundles) -> None:
-    fleet, iot, _ = fleet_of(tmp_path, signer, bundles, 20, fault_rate=0.5, seed=3)
+    fleet, iot, _, devices = fleet_of(tmp_path, signer, bundles, 20, shards=3, fault_rate=0.5, seed=3)
     iot.add("r0", "edgecv-ring-canary", bundles.job(3))
     deliveries = fleet.jobs["r0"].deliveries if fleet.reports("r0") else []
     flaky = [d for d in deliveries if d.fault is DeviceFault.FLAKY_DOWNLOAD]
@@ -213,23 +214,25 @@ def test_flaky_downloads_hit_the_requested_share_and_some_devices_give_up(tmp_pa
         assert d.report is not None
         gave_up = d.download_failures >= fleet.download_attempts
         assert (d.report.outcome is JobOutcome.FAILED) == gave_up
-        assert fleet.devices[d.thing].serving == {MODEL: 2 if gave_up else 3}
+        assert fleet.serving[d.thing] == devices[d.thing].serving == {MODEL: 2 if gave_up else 3}
+        assert len(devices[d.thing].reports) == 1  # dealt to exactly one of the three shards
 
 
 def test_a_canceled_job_is_not_delivered_and_a_job_is_delivered_once(tmp_path: Path, signer: LocalSigner,
                                                                      bundles: Bundles) -> None:
-    fleet, iot, _ = fleet_of(tmp_path, signer, bundles, 3)
+    fleet, iot, _, devices = fleet_of(tmp_path, signer, bundles, 3)
     iot.add("r0", "edgecv-ring-canary", bundles.job(4), status="CANCELED")
     iot.add("r1", "edgecv-ring-canary", bundles.job(3))
     fleet.poll()
     fleet.poll()
     assert "r0" not in fleet.jobs and fleet.reports("r0") == [] and fleet.targeted("r0") == 0
-    assert all(len(d.reports) == 1 for d in fleet.devices.values())
-    assert not any(d.ever_served(MODEL, 4) for d in fleet.devices.values())
+    assert all(len(d.reports) == 1 for d in devices.values())
+    assert not any(s.ever_served for s in fleet.summary(MODEL, 4).values())
+    assert all(s.ever_served and s.jobs == 1 for s in fleet.summary(MODEL, 3).values())
 
 
 def test_health_follows_the_version_each_device_serves(tmp_path: Path, signer: LocalSigner, bundles: Bundles) -> None:
-    fleet, iot, cw = fleet_of(tmp_path, signer, bundles, 6)
+    fleet, iot, cw, _ = fleet_of(tmp_path, signer, bundles, 6, shards=2)
     iot.add("r0", "edgecv-ring-canary", bundles.job(4))
     fleet.poll()
     regressed = cw.stat(fm.CONFIDENCE, 4)
