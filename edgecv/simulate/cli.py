@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from rich.console import Console
 
 simulate_app = typer.Typer(no_args_is_help=True, help="Fleet-scale simulations over the real rollout and agent logic.")
 _err = Console(stderr=True)
-_out = Console()
+_out = Console() if sys.stdout.isatty() else Console(width=160)  # a file or a pipe gets the whole table
 
 
 @simulate_app.command("rollout")

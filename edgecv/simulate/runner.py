@@ -12,6 +12,8 @@ injected failures), Triton (an in-memory model server whose smoke figures and fi
 per-version profile), ring membership (held by the fleet behind the `JobExecutions` seam instead of N
 IoT things), per-device CloudWatch puts (aggregated into statistic sets per ring and version), and time
 (a bake window is `bake_seconds` of wall time; devices answer a job when the gate first looks at it).
+The devices' agents run in `workers` spawned processes (dealt round-robin), so both cores do agent work
+while this process runs moto and the state machine.
 
 Rings (cumulative shares of N): canary = 1% (at least 1 device), then 10%, 50%, 100%; each ring's thing
 group holds the devices it adds. Faults: `offline_rate` of each ring is offline for the whole run;
