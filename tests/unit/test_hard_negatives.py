@@ -74,3 +74,21 @@ def test_pass_with_no_frames_held_asks_for_nothing() -> None:
     assert verdict.frame_ids == [] and handovers == []
     rec.capture.stop()
     assert len(store) == 0
+
+
+def test_site_close_hands_over_what_the_open_window_admits() -> None:
+    from edge_appliance.ingest import DecidedFrame
+    from edge_appliance.site_decisions import SiteDecisions
+    from edge_appliance.sources import SourceFrame
+
+    rec, store = _recorder()
+    site = SiteDecisions("site1", recorder=rec, clock=lambda: 100.0)
+    weak = FramePrediction(labels=[DetectedLabel(bbox=[0, 0, 5, 5], score=0.3, read_confidence=0.9, raw_text="")])
+    for f in range(5):  # a weak label detection no pallet track claims: a frame-level candidate of its own
+        site.on_frame(DecidedFrame("cam1", SourceFrame(f, 0.0, f / 15, frame(f)), weak if f == 2 else
+                                   FramePrediction(), 0.0))
+    assert site.counters.frames_offered == 0 and rec.held_frames("cam1") == 1
+    site.close()
+    assert site.counters.frames_offered == 1 and rec.held_frames("cam1") == 0
+    rec.capture.stop()
+    assert [s.sample.frame_id for e in store.pending() if (s := store.load(e.sample_id))] == [2]
