@@ -5,14 +5,17 @@ Forklift sequences with known ground truth (rendered once, cached) run through t
 each sequence and a `HardNegativeRecorder(HardNegativeSampler(SamplerConfig()), SampleCapture(MemorySampleStore))`.
 All sequences are one camera's stream, one truck after the other, so the sampler's per-camera budget runs on as it
 would at a site; the sampler's clock is the camera's (frame time at the rendered fps), not the benchmark's wall
-clock, so its per-minute caps act as they would on a live camera however fast the pipeline runs.
+clock, so its per-minute caps act as they would on a live camera however fast the pipeline runs. The sampler
+admits its candidates when an admission window closes; the stream's last window closes when it ends (`flush`).
 
 Scoring (pure functions below): each decided pass is matched to the true pass its frames overlap most. A decision
 is WRONG when its PRO or DEST differs from the truth (an unread label counts), its damage flag differs, it has no
 true pallet (false pass) or it is a second decision of a pallet already decided (duplicate: a double count); a
 true pass without any decision is a missed pallet. A wrong decision is CAPTURED when a stored sample holds one of
 its frames (or is tagged with its pass id); a missed pallet when a stored frame lies within its true frame range.
-recall = captured / wrong; upload rate = stored frames / frames.
+recall = captured / wrong; upload rate = stored frames / frames. The sequences are dense (a pallet pass every
+~2 s, no idle dock between trucks), so the share of frames is the harshest reading of the upload budget: at
+~32 frames a pass, 0.5% of frames is 0.16 uploads a pass.
 """
 
 from __future__ import annotations
