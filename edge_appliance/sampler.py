@@ -204,17 +204,26 @@ def rank_candidates(candidates: Iterable[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=Candidate.rank)
 
 
-def admit(candidates: Iterable[Candidate], tokens: int) -> tuple[list[tuple[Candidate, int]], list[Candidate]]:
-    """Spend `tokens` frames on the best candidates: (candidate, frames it keeps) in rank order, and those let go.
+def admit(candidates: Iterable[Candidate], tokens: int, taken: Collection[int] = ()
+          ) -> tuple[list[tuple[Candidate, tuple[int, ...]]], list[Candidate]]:
+    """Spend `tokens` frames on the best candidates: (candidate, the frames it keeps) in rank order, and those
+    let go.
 
-    A candidate keeps up to all its frames; one short of tokens keeps what is left (at least one frame)."""
-    admitted: list[tuple[Candidate, int]] = []
+    A candidate keeps up to all its frames; one short of tokens keeps what is left (at least one frame). A frame
+    is kept once: frames in `taken` or kept for a better candidate are not paid for again, and a candidate with
+    none left is covered already (neither admitted nor let go)."""
+    kept = set(taken)
+    admitted: list[tuple[Candidate, tuple[int, ...]]] = []
     let_go: list[Candidate] = []
     for candidate in rank_candidates(candidates):
-        n = min(len(candidate.frame_ids), tokens)
-        if n >= 1:
-            admitted.append((candidate, n))
-            tokens -= n
+        fresh = tuple(f for f in candidate.frame_ids if f not in kept)
+        if not fresh:
+            continue
+        frames = fresh[:tokens]
+        if frames:
+            admitted.append((candidate, frames))
+            kept.update(frames)
+            tokens -= len(frames)
         else:
             let_go.append(candidate)
     return admitted, let_go
@@ -338,17 +347,19 @@ class HardNegativeSampler:
 
     def _close_window(self, camera_id: str, state: _CameraState, now: float) -> list[Admission]:
         tokens = int(min(state.budget.refill(state.frames), state.admit_flood.refill(now)) + 1e-9)
-        chosen, let_go = admit(state.pending.values(), tokens)
+        taken = {f for c in state.pending.values() for f in c.frame_ids
+                 if f in state.history and state.history[f].captured}
+        chosen, let_go = admit(state.pending.values(), tokens, taken)
         out: list[Admission] = []
-        for candidate, n in chosen:
-            state.budget.tokens -= n
-            state.admit_flood.tokens -= n
-            for frame_id in candidate.frame_ids[:n]:
+        for candidate, frames in chosen:
+            state.budget.tokens -= len(frames)
+            state.admit_flood.tokens -= len(frames)
+            for frame_id in frames:
                 if frame_id in state.history:
                     state.history[frame_id].captured = True
                 out.append(Admission(camera_id=camera_id, frame_id=frame_id, reasons=list(candidate.reasons),
                                      priority=candidate.priority, pass_id=candidate.pass_id))
-            self._count_capture(candidate.reasons, n)
+            self._count_capture(candidate.reasons, len(frames))
         self.counters.admitted += len(chosen)
         self.counters.let_go += len(let_go)
         state.pending.clear()

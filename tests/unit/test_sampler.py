@@ -272,9 +272,24 @@ def test_admit_spends_tokens_best_first() -> None:
     c = Candidate("c", (4,), (R.LOW_CONFIDENCE_READ,), 3.0, order=0)
     assert rank_candidates([a, b, c]) == [b, c, a]
     assert admit([a, b, c], 0) == ([], [b, c, a])
-    assert admit([a, b, c], 2) == ([(b, 1), (c, 1)], [a])
-    assert admit([a, b, c], 3) == ([(b, 1), (c, 1), (a, 1)], [])  # short of tokens: fewer frames
-    assert admit([a, b, c], 9) == ([(b, 1), (c, 1), (a, 2)], [])
+    assert admit([a, b, c], 2) == ([(b, (3,)), (c, (4,))], [a])
+    assert admit([a, b, c], 3) == ([(b, (3,)), (c, (4,)), (a, (1,))], [])  # short of tokens: fewer frames
+    assert admit([a, b, c], 9) == ([(b, (3,)), (c, (4,)), (a, (1, 2))], [])
+    # a frame is paid for once: two pallets' passes that picked the same frame, or a frame already kept
+    d = Candidate("d", (3,), (R.LOW_CONFIDENCE_READ,), 3.0, order=3)
+    assert admit([b, d], 9) == ([(b, (3,))], [])
+    assert admit([a, c], 9, taken={1, 4}) == ([(a, (2,))], [])
+
+
+def test_two_passes_that_share_their_best_frame_cost_one_upload() -> None:
+    s = HardNegativeSampler(SamplerConfig(random_rate=0.0, budget_start=5), random.Random(0))
+    for f in range(1, 6):
+        s.on_frame("cam1", f, _clean(), now=f / 15)
+    s.on_pass(_decision([1, 2, 3, 4, 5], pass_id="a", reads_agree=False), now=1.0)
+    s.on_pass(_decision([2, 3, 4], pass_id="b", damage_agree=False), now=1.0)
+    kept = s.flush(now=2.0)
+    assert [(k.frame_id, k.pass_id) for k in kept] == [(3, "a")]
+    assert s.counters.frames_captured == 1
 
 
 def test_default_policy_keeps_every_flagged_pass_of_a_mostly_clean_stream() -> None:
