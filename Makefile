@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "python3.11 is required"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[training,cloud,dev]"
+	$(BIN)/pip install -q -e ".[training,cloud,dev,demo]"
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
