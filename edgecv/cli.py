@@ -161,6 +161,26 @@ def demo(
     raise typer.Exit(0 if result.ok else 1)
 
 
+@app.command("demo-report")
+def demo_report(
+    report: Annotated[Path, typer.Argument(help="an edgecv-demo/1 JSON report")],
+    html_out: Annotated[Path | None, typer.Option("--html", help="HTML file to write (default: REPORT.html)")] = None,
+) -> None:
+    """Render a demo report as one self-contained HTML file with plots."""
+    from edgecv.demo_html import render_html
+
+    try:
+        data = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {report}: {exc.strerror if isinstance(exc, OSError) else exc}")
+    except json.JSONDecodeError as exc:
+        fail(f"{report} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
+        fail(f"{report} is not an edgecv-demo/1 report (expected an object with a \"stages\" list)")
+    written = render_html(data, html_out or report.with_suffix(".html"))
+    out.print(f"wrote {written}", highlight=False)
+
+
 @bench_app.command("edge")
 def bench_edge_command(
     streams: Annotated[int, typer.Option(min=1, max=16, help="synthetic camera streams sharing one Triton")] = 1,
