@@ -205,11 +205,15 @@ def one_line(text: object, limit: int = MAX_STATUS_DETAIL) -> str:
 def resolve_smoke(expectations: SmokeExpectations, eval_metrics: dict[str, JsonValue]) -> SmokeCriteria:
     """The accuracy floor for this manifest: its eval figure minus the allowed drop, never under the floor.
 
-    A manifest without the named metric is judged by `min_accuracy` alone (0 when that is unset too).
+    The metric is looked up as a flat dotted key first (the cloud gate's metrics: `{"ocr.exact_match": 0.9}`), then
+    as a path into nested objects (an `edgecv-eval/1` report: `{"ocr": {"exact_match": 0.9}}`). A manifest
+    without the named metric is judged by `min_accuracy` alone (0 when that is unset too).
     """
-    value: JsonValue = eval_metrics
-    for key in expectations.metric.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
+    value: JsonValue = eval_metrics.get(expectations.metric)
+    if value is None:
+        value = eval_metrics
+        for key in expectations.metric.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
     claimed = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
     floor = expectations.min_accuracy or 0.0
     if claimed is not None:

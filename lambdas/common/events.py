@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.bundles import DeviceClass
+from contracts.jobs import SmokeExpectations
 
 RUN_ID = r"^[A-Za-z0-9-]{1,48}$"
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$", max_length=64)]
@@ -175,6 +176,8 @@ class GateThresholds(_Model):
 
 
 class RolloutConfig(_Model):
+    smoke: SmokeExpectations | None = Field(
+        default=None, title="what each device's smoke test must show before it switches (the job document's `smoke`)")
     bake_seconds: int = Field(default=900, ge=1, le=86_400)
     max_bakes: int = Field(default=4, ge=1, le=100, title="waits for a ring to finish before halting")
     thresholds: GateThresholds = Field(default_factory=GateThresholds)

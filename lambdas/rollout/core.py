@@ -52,9 +52,10 @@ def publish_ring(deps: Deps, state: RolloutState, ring_index: int) -> None:
 
 
 def job_document(state: RolloutState, release: Release, ring_index: int, url: str) -> JobDocument:
+    smoke = {"smoke": state.config.smoke} if state.config.smoke is not None else {}
     return JobDocument(rollout_id=state.rollout_id, ring=min(ring_index, 9), device_class=release.device_class,
                        bundle_url=url, bundle_sha256=release.sha256, bundle_size=release.size,
-                       targets={release.model_name: release.version}, rollback=release.rollback)
+                       targets={release.model_name: release.version}, rollback=release.rollback, **smoke)
 
 
 def create_ring_job(state: RolloutState, deps: Deps, release: Release, ring_index: int, jid: str) -> RingJob:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.jobs import JobDocument, JobOutcome, JobStatusReport
+from contracts.jobs import JobDocument, JobOutcome, JobStatusReport, SmokeExpectations
 from lambdas.common import fleet_metrics as fm
 from lambdas.common.deps import Deps
 from lambdas.common.errors import RolloutError
@@ -112,6 +112,17 @@ def test_ring_by_ring_then_halt_rollback_incident(deps: Deps, fleet: FakeExecuti
     assert message["id"] == event_id and message["detail-type"] == detail_type
     assert message["detail"]["rolled_back_to"] == 2 and message["detail"]["ring"] == RINGS[1]
     assert message["detail"]["rollback_jobs"] == ["edgecv-ro7-rb0", "edgecv-ro7-rb1"]
+
+
+def test_the_rollout_smoke_expectations_reach_the_job_document(deps: Deps, fleet: FakeExecutions) -> None:
+    smoke = SmokeExpectations(frames=12, metric="ocr.exact_match", max_drop=0.2, max_latency_ms_p99=900)
+    state = RolloutState(rollout_id="ro8", release=release(deps, 3, "bundles/damage_classifier/3/bundle.tar.gz"),
+                         previous=release(deps, 2, "bundles/damage_classifier/2/bundle.tar.gz"), rings=RINGS,
+                         config=RolloutConfig(bake_seconds=1, max_bakes=2, smoke=smoke))
+    state.progress = core.plan(state, deps)
+    core.start_ring(state, deps)
+    document = JobDocument.model_validate_json(deps.aws("iot").get_job_document(jobId="edgecv-ro8-r0")["document"])
+    assert document.smoke == smoke
 
 
 def test_operator_cancel_halts(deps: Deps, fleet: FakeExecutions) -> None:

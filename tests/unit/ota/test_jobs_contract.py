@@ -68,6 +68,7 @@ def test_smoke_floor_follows_the_manifest() -> None:
     assert resolve_smoke(expect, {"ocr": {"exact_match": 0.9}}).min_accuracy == pytest.approx(0.85)
     assert resolve_smoke(expect, {"ocr": {"exact_match": 0.52}}).min_accuracy == 0.5  # the absolute floor wins
     assert resolve_smoke(expect, {}).min_accuracy == 0.5  # the manifest does not state the metric
+    assert resolve_smoke(expect, {"ocr.exact_match": 0.9}).min_accuracy == pytest.approx(0.85)  # the gate's flat keys
 
 
 @given(accuracy=st.floats(0, 1), latency=st.floats(0, 1000), floor=st.floats(0, 1), limit=st.floats(1, 1000))
