@@ -153,11 +153,12 @@ def demo(
     sites: Annotated[int, typer.Option(min=1, max=9, help="edge sites (site-2 drifts, site-3 loses its WAN)")] = 3,
     report: Annotated[Path, typer.Option(help="edgecv-demo/1 JSON report")] = Path(".edgecv/demo-report.json"),
     fps: Annotated[float, typer.Option(min=1, max=30, help="camera fps per site")] = 5.0,
+    passes: Annotated[int, typer.Option(min=1, max=100, help="forklift passes per site")] = 10,
 ) -> None:
-    """The loop on one machine (the part built so far), stage by stage; exits non-zero if a stage failed."""
+    """The whole loop on one machine, stage by stage (JSON + HTML report); exits non-zero if a stage failed."""
     from edgecv.demo import run_demo
 
-    result = run_demo(sites=sites, report_path=report, fps=fps)
+    result = run_demo(sites=sites, report_path=report, fps=fps, passes=passes)
     raise typer.Exit(0 if result.ok else 1)
 
 

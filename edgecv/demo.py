@@ -1,10 +1,19 @@
-"""`edgecv demo`: the loop on one machine, stage by stage, with an `edgecv-demo/1` report.
+"""`edgecv demo`: the whole loop on one machine, stage by stage, with an `edgecv-demo/1` report and an HTML one.
 
-Built so far: the edge half. Sites run v1 on a shared local Triton and reconcile forklift passes against their
-trucks' manifests; one site is drifted (dark loads, low light) and captures more hard negatives; one site loses its
-WAN link, keeps deciding, buffers within its byte cap and drains to the landing bucket (a moto server) when the
-link returns; the golden set is scored through the same ensemble. The cloud training pipeline, the ringed rollout
-and the OTA hot-load are listed in the report as not yet part of the demo (see the issues).
+1. Edge: every site runs its own Triton (CPU, Python backend) serving v1 and reconciles forklift passes against
+   its truck's manifest. site-2 is drifted (dark loads, low light) and captures more hard negatives; site-3 loses
+   its WAN link, keeps deciding, buffers within its byte cap and drains to the landing bucket when the link
+   returns.
+2. Cloud (moto, the CDK app's state machines, the real handlers in process): the training pipeline ingests and
+   de-identifies the samples, auto-labels them with the teacher, fine-tunes the damage classifier from v1's
+   checkpoint (the SageMaker training job emulated as a local process), gates it on the golden set through the
+   same Triton ensemble (no regression vs v1, which the demo registers as production first), signs it with the
+   KMS key and registers v2.
+3. The rollout state machine moves v2 ring by ring (canary = site-1, then ring50, ring100): each site's real OTA
+   agent downloads the presigned bundle, verifies the KMS signature, loads v2 beside v1 in its Triton,
+   smoke-tests it on held-out frames and switches. Each site's held-out frames are scored before and after.
+4. A deliberately regressed v3 (signed correctly, bad weights) fails its smoke test at the canary; the rollout
+   halts, rolls the canary back to v2 and raises an incident; no other ring ever receives it.
 """
 
 from __future__ import annotations
@@ -13,20 +22,29 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from edgecv.local_triton import LocalPipeline
+from edgecv.demo_timeline import DemoTimeline, RolloutEvent, SiteSample
 
 DEMO_FORMAT = "edgecv-demo/1"
-NOT_YET_IN_DEMO = ["auto_label", "train", "eval_gate", "sign", "register", "rollout_ring_0", "rollout_ring_1",
-                   "rollout_ring_2", "rollout_ring_3", "ota_hot_load", "canary_rollback"]
+MODEL = "damage_classifier"  # the network the demo's flywheel retrains
+RINGS = ("canary", "ring50", "ring100")
+# Fine-tuning budget of the demo's training job (~1 min on 2 cores): from v1's checkpoint, a low rate so the
+# golden set does not regress while the drifted site's samples pull the classifier towards dark loads.
+TRAIN_HYPERPARAMETERS = {"steps": "300", "batch_size": "32", "lr": "0.0003", "seed": "11", "replay_share": "0.5"}
+# The production damage gates (contracts.evaluation.GATES: F1 >= 0.92) are not met by v1 either (see the models
+# issue); the demo's gate is "no worse than v1 on the golden set" (max_regression) above these floors.
+DEMO_GATES = {"damage.precision": 0.8, "damage.recall": 0.8, "damage.f1": 0.8}
+MAX_REGRESSION = 0.03
 
 
 class StageResult(BaseModel):
@@ -43,7 +61,7 @@ class DemoReport(BaseModel):
 
     format: str = DEMO_FORMAT
     stages: list[StageResult] = Field(default_factory=list)
-    not_yet_in_demo: list[str] = Field(default_factory=lambda: list(NOT_YET_IN_DEMO))
+    timeline: DemoTimeline = Field(default_factory=DemoTimeline)
 
     @property
     def ok(self) -> bool:
@@ -68,12 +86,17 @@ class Stages:
             details, ok = {"error": str(exc)}, False
         except Exception as exc:  # the report must say which stage broke and why, then the demo goes on
             details, ok = {"error": f"{type(exc).__name__}: {exc}"}, False
-        seconds = round(time.perf_counter() - start, 2)
+        self.add(name, ok, time.perf_counter() - start, details)
+        return details if ok else None
+
+    def add(self, name: str, ok: bool, seconds: float, details: dict[str, Any], indent: str = "") -> None:
+        """Record a stage (also one measured inside another, e.g. a step of a state machine's execution)."""
+        seconds = round(seconds, 2)
         self.report.stages.append(StageResult(stage=name, ok=ok, seconds=seconds, details=details))
         mark = "[green]ok[/green]" if ok else "[red]FAILED[/red]"
         summary = details.get("summary") or details.get("error") or ""
-        self.console.print(f"  {mark} {seconds:.1f} s  {summary}")
-        return details if ok else None
+        label = f"{indent}{name}: " if indent else ""
+        self.console.print(f"  {label}{mark} {seconds:.1f} s  {summary}", highlight=False)
 
 
 def _free_port() -> int:
@@ -93,81 +116,173 @@ def _sequence(cache: Path, site: str, seed: int, preset: str, passes: int) -> Pa
     return out
 
 
+def _dataset(path: Path, seed: int, frames: int, preset: str = "default") -> Path:
+    from training.synth.dataset import write_dataset
+    from training.synth.scene import DomainKnobs
+
+    if not (path / "annotations.json").is_file():
+        write_dataset(path, seed=seed, frames=frames, knobs=DomainKnobs.named(preset), workers=1)
+    return path
+
+
+def _code_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parents[1], check=False)
+    except OSError:
+        return None
+    return out.stdout.strip()[:40] or None
+
+
 SITES = (("site-1", "default", 101), ("site-2", "drift", 202), ("site-3", "default", 303))
 WAN_DOWN_SITE = "site-3"
 DRIFT_SITE = "site-2"
+HELD_OUT_FRAMES = 24
+GOLDEN_FRAMES = 150  # the gate compares v2 with v1 here: 60 frames made a 0.03 move one or two pallets
+# Stands in for v1's curated training data (same generator, normal look, a seed of its own): the training job's
+# `replay` channel, half of every batch, so that learning the drifted site does not unlearn the others.
+REPLAY_FRAMES = 300
+SMOKE_FRAMES = 16
 
 
-def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"), passes: int = 4,
-             fps: float = 5.0, console: Console | None = None) -> DemoReport:
-    import boto3
-    from moto.server import ThreadedMotoServer
+def demo_sampler() -> Any:
+    """The demo's sampler: the default rules with a bigger budget, so a few minutes of frames yield a training set
+    (the default keeps < 0.5% of frames: hours of a real site's traffic)."""
+    from edge_appliance.sampler import SamplerConfig
 
+    return SamplerConfig(budget_share=0.1, budget_start=4, budget_burst=64, window_frames=30, frames_per_pass=3,
+                         random_rate=0.05, random_burst=16, admit_per_minute=600, admit_burst=64,
+                         frame_cooldown_s=0.0)
+
+
+def ring_of(index: int) -> str:
+    """site-1 is the canary; the others alternate between the later rings."""
+    return RINGS[0] if index == 0 else RINGS[1 + (index - 1) % (len(RINGS) - 1)]
+
+
+def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"), passes: int = 10,
+             fps: float = 5.0, console: Console | None = None,
+             train_hyperparameters: dict[str, str] | None = None) -> DemoReport:
+    from contracts.bundles import TrustedKey
+    from contracts.jobs import JobOutcome, SmokeExpectations
     from edge_appliance.sample_buffer import DiskSampleStore
     from edge_appliance.site import CameraSpec, SiteConfig, SiteRuntime, UploadSpec
     from edge_appliance.uploader import Uploader, UploaderConfig, make_s3_client
+    from edgecv import demo_cloud
+    from edgecv.demo_fleet import DemoSite, SiteFleet, build_site_agent
+    from edgecv.demo_html import render_html
+    from edgecv.kms_signer import KmsSigner
     from edgecv.local_triton import local_pipeline
+    from lambdas.autolabel.teacher import TeacherPipelineLabeler
+    from lambdas.common.events import Release
+    from lambdas.localcloud.cloud import LocalCloud, ring_group
+    from lambdas.localcloud.evaluator import SubprocessEvaluator
     from training.evaluation import evaluate, write_json_atomic
-    from training.synth.dataset import write_dataset
 
     console = console or Console(stderr=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     stages = Stages(console)
+    timeline = stages.report.timeline
     cache = Path(".edgecv/demo")
     chosen = [(f"site-{i + 1}", SITES[i % len(SITES)][1], SITES[i % len(SITES)][2] + 1000 * (i // len(SITES)))
               for i in range(sites)]
     state: dict[str, Any] = {}
-    for key, value in {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ.setdefault(key, value)
+    started = time.perf_counter()
+
+    def now() -> float:
+        return round(time.perf_counter() - started, 2)
+
+    def sample_health(site: DemoSite, phase: str) -> dict[str, Any]:
+        health = site.measure()
+        timeline.add_site(SiteSample(t=now(), site=site.site_id, phase=phase, model_versions=health.versions,
+                                     mean_read_confidence=round(health.mean_read_confidence, 4),
+                                     held_out_exact_match=health.exact_match, held_out_damage_f1=health.damage_f1))
+        return {"exact_match": health.exact_match, "damage_f1": health.damage_f1,
+                "mean_read_confidence": round(health.mean_read_confidence, 4), "versions": health.versions}
 
     def prepare_data() -> dict[str, Any]:
         seqs = {site: _sequence(cache / "sequences", site, seed, preset, passes) for site, preset, seed in chosen}
-        golden = cache / "golden-9001-60"
-        if not (golden / "annotations.json").is_file():
-            write_dataset(golden, seed=9001, frames=60, workers=1)
-        state.update(sequences=seqs, golden=golden)
-        return {"summary": f"{len(seqs)} forklift sequences ({passes} passes each), golden set of 60 frames",
+        golden = _dataset(cache / f"golden-9001-{GOLDEN_FRAMES}", 9001, GOLDEN_FRAMES)
+        normal = _dataset(cache / f"held-out-9101-{HELD_OUT_FRAMES}", 9101, HELD_OUT_FRAMES)
+        drift = _dataset(cache / f"held-out-drift-9102-{HELD_OUT_FRAMES}", 9102, HELD_OUT_FRAMES, "drift")
+        replay = _dataset(cache / f"replay-9301-{REPLAY_FRAMES}", 9301, REPLAY_FRAMES)
+        state.update(sequences=seqs, golden=golden, held_out={"default": normal, "drift": drift}, replay=replay)
+        return {"summary": f"{len(seqs)} forklift sequences ({passes} passes each), golden set of "
+                           f"{GOLDEN_FRAMES} frames, held-out sets of {HELD_OUT_FRAMES} frames (normal and drifted)",
                 "sequences": {k: str(v) for k, v in seqs.items()}}
 
-    def start_local_cloud() -> dict[str, Any]:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-        server.start()
-        url = f"http://127.0.0.1:{server._port}"
-        boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket="edgecv-landing")
-        state.update(moto=server, moto_url=url)
-        return {"summary": f"moto server on {url}, landing bucket edgecv-landing", "endpoint": url}
+    def start_local_cloud(stack: ExitStack, work: Path) -> dict[str, Any]:
+        cloud = stack.enter_context(LocalCloud(work / "cloud", rings=RINGS))
+        assert cloud.settings is not None
+        signer = KmsSigner(cloud.client("kms"), cloud.settings.signing_key_id)
+        state.update(cloud=cloud, signer=signer)
+        return {"summary": f"moto server on {cloud.endpoint}: buckets, KMS signing key, registry, ring groups "
+                           f"{', '.join(RINGS)}, both state machines", "endpoint": cloud.endpoint,
+                "state_machines": cloud.machines}
 
-    def start_triton(pipeline: LocalPipeline) -> dict[str, Any]:
-        health = pipeline.supervisor.health()
-        return {"summary": f"tritonserver on {pipeline.url}, cold start {health.cold_start_seconds:.1f} s",
-                "grpc": pipeline.url, "cold_start_seconds": round(health.cold_start_seconds or 0, 2),
-                "models": health.ready_models}
+    def start_sites(stack: ExitStack, work: Path) -> dict[str, Any]:
+        cloud, signer = state["cloud"], state["signer"]
+        key = TrustedKey(signer.public_key(), "kms")
+        demo_sites: list[DemoSite] = []
+        colds = {}
+        for i, (site, preset, _seed) in enumerate(chosen):
+            pipeline = stack.enter_context(local_pipeline(workdir=work, watchdog=True))
+            agent = build_site_agent(site, work / site / "ota", pipeline, state["held_out"]["default"], key)
+            demo_sites.append(DemoSite(site, ring_group(ring_of(i)), pipeline, state["held_out"][preset], agent))
+            colds[site] = round(pipeline.supervisor.health().cold_start_seconds or 0, 2)
+        fleet = SiteFleet(cloud.client("iot"), cloud.client("cloudwatch"), demo_sites, on_job=on_job)
+        state.update(sites=demo_sites, fleet=fleet)
+        return {"summary": f"{len(demo_sites)} sites, each its own tritonserver (cold starts "
+                           f"{', '.join(f'{v:.1f}' for v in colds.values())} s) and OTA agent trusting the KMS key",
+                "cold_start_seconds": colds, "rings": {s.site_id: s.ring for s in demo_sites}}
 
-    def edge_v1(pipeline: LocalPipeline, workdir: Path) -> dict[str, Any]:
+    def on_job(site: DemoSite, document: Any, report: Any, health: Any) -> None:
+        version = document.targets.get(MODEL, 0)
+        ok = report is not None and report.outcome is JobOutcome.SUCCEEDED
+        kind = "rolled_back" if document.rollback else ("ring_ok" if ok else "halted")
+        reason = None if report is None else (report.reason or report.outcome.value)
+        timeline.add_rollout(RolloutEvent(t=now(), rollout_id=document.rollout_id, model=MODEL, version=version,
+                                          ring=RINGS[min(document.ring, len(RINGS) - 1)], event=kind,
+                                          devices=[site.site_id], detail=None if ok else reason))
+        if health is not None:
+            timeline.add_site(SiteSample(t=now(), site=site.site_id, phase=f"{document.rollout_id}",
+                                         model_versions=health.versions,
+                                         mean_read_confidence=round(health.mean_read_confidence, 4),
+                                         held_out_exact_match=health.exact_match,
+                                         held_out_damage_f1=health.damage_f1))
+        state.setdefault("jobs", []).append({
+            "site": site.site_id, "rollout": document.rollout_id, "ring": document.ring, "version": version,
+            "rollback": document.rollback, "outcome": None if report is None else report.outcome.value,
+            "reason": reason, "message": None if report is None else report.message,
+            "figures": None if report is None else report.figures.model_dump(mode="json")})
+
+    def edge_v1(work: Path) -> dict[str, Any]:
+        cloud = state["cloud"]
         runtimes = {}
-        for site, _preset, _seed in chosen:
-            sequence = state["sequences"][site]
-            down = site == WAN_DOWN_SITE
-            endpoint = f"http://127.0.0.1:{_free_port()}" if down else state["moto_url"]  # a closed port: WAN down
+        for site in state["sites"]:
+            sequence = state["sequences"][site.site_id]
+            down = site.site_id == WAN_DOWN_SITE
+            endpoint = f"http://127.0.0.1:{_free_port()}" if down else cloud.endpoint  # a closed port: WAN down
             config = SiteConfig(
-                site_id=site, triton_url=pipeline.url, data_dir=workdir / site,
-                triton_metrics_url=pipeline.supervisor.process.metrics_url,
+                site_id=site.site_id, triton_url=site.pipeline.url, data_dir=work / site.site_id / "edge",
+                triton_metrics_url=site.pipeline.supervisor.process.metrics_url,
                 cameras=[CameraSpec(camera_id="door-1", source=f"synthetic:{sequence}", fps=fps,
                                     manifest=sequence / "manifest.json")],
-                buffer_cap_bytes=(256 if down else 64 * 1024) * 1024,  # a small cap: evictions show
-                upload=UploadSpec(bucket="edgecv-landing", endpoint_url=endpoint), telemetry_interval_s=2.0)
-            runtimes[site] = SiteRuntime(config)
+                buffer_cap_bytes=(2 if down else 64) * 1024 * 1024,  # a small cap at the cut-off site: evictions show
+                sampler=demo_sampler(),
+                upload=UploadSpec(bucket=cloud.settings.landing_bucket, endpoint_url=endpoint),
+                telemetry_interval_s=2.0)
+            runtimes[site.site_id] = SiteRuntime(config)
         for runtime in runtimes.values():
             runtime.start()
         for runtime in runtimes.values():
-            runtime.wait(timeout=600)
+            runtime.wait(timeout=900)
         details: dict[str, Any] = {"sites": {}}
-        for site, runtime in runtimes.items():
+        for name, runtime in runtimes.items():
             runtime.stop()
             t = runtime.telemetry()
             report = runtime.decisions.reports.get("door-1")
-            details["sites"][site] = {
+            details["sites"][name] = {
                 "frames": t.cameras["door-1"].frames_decided, "passes": t.passes,
                 "latency_ms": t.cameras["door-1"].latency_ms.model_dump(),
                 "mean_read_confidence": t.mean_read_confidence, "valid_read_share": t.valid_read_share,
@@ -177,6 +292,12 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                 "buffer": t.buffer.model_dump() if t.buffer else None,
                 "upload": t.upload.model_dump() if t.upload else None,
             }
+            timeline.add_site(SiteSample(
+                t=now(), site=name, phase="edge_v1", model_versions={n: int(v) for n, v in
+                                                                      runtime_versions(name).items()},
+                mean_read_confidence=min(1.0, t.mean_read_confidence), valid_read_share=t.valid_read_share,
+                buffer_bytes=t.buffer.bytes if t.buffer else None,
+                buffer_cap_bytes=t.buffer.cap_bytes if t.buffer else None, hard_negative_rate=t.hard_negative_rate))
         state["runtimes"] = runtimes
         state["edge"] = details
         total_passes = sum(s["passes"] for s in details["sites"].values())
@@ -184,6 +305,10 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             raise StageFailedError("no pallet pass was decided at any site")
         details["summary"] = f"{len(runtimes)} sites decided {total_passes} pallet passes at {fps:g} fps each"
         return details
+
+    def runtime_versions(site_id: str) -> dict[str, int]:
+        site = next(s for s in state["sites"] if s.site_id == site_id)
+        return site.serving()
 
     def drift_detected() -> dict[str, Any]:
         sites_ = state["edge"]["sites"]
@@ -220,55 +345,284 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                            f"{buffer['evictions']} evictions counted", "buffer": buffer, "upload": upload}
 
     def drain_samples() -> dict[str, Any]:
+        cloud = state["cloud"]
+        bucket = cloud.settings.landing_bucket
+        s3 = cloud.client("s3")
         if WAN_DOWN_SITE not in state["runtimes"]:
-            return {"summary": "no WAN outage staged in this run"}
+            landed = len([k for k in _keys(s3, bucket, "samples/") if k.endswith("sample.json")])
+            return {"summary": f"no WAN outage staged in this run; {landed} samples in the landing bucket"}
         runtime = state["runtimes"][WAN_DOWN_SITE]
         store = DiskSampleStore(runtime.config.data_dir / "buffer", cap_bytes=runtime.config.buffer_cap_bytes)
         store.open()
         waiting = len(store.pending())
-        uploader = Uploader(store, make_s3_client(state["moto_url"]), UploaderConfig(bucket="edgecv-landing"))
-        for _ in range(20):
+        uploader = Uploader(store, make_s3_client(cloud.endpoint), UploaderConfig(bucket=bucket))
+        for _ in range(50):
             if not store.pending():
                 break
             uploader.drain_once()
-        s3 = boto3.client("s3", endpoint_url=state["moto_url"], region_name="us-east-1")
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="edgecv-landing",
-                                                     Prefix=f"samples/{WAN_DOWN_SITE}/").get("Contents", [])]
+        keys = _keys(s3, bucket, f"samples/{WAN_DOWN_SITE}/")
         landed = sum(k.endswith("sample.json") for k in keys)
         if store.pending() or landed != waiting:
             raise StageFailedError(f"{len(store.pending())} samples still waiting, {landed} of {waiting} landed")
         evicted = sum(store.counters().evicted_samples.values())
-        return {"summary": f"link back: {landed} buffered samples landed once each; {evicted} evictions counted",
-                "landed": landed, "evicted": evicted, "counters": uploader.counters().model_dump()}
+        total = len([k for k in _keys(s3, bucket, "samples/") if k.endswith("sample.json")])
+        timeline.add_site(SiteSample(t=now(), site=WAN_DOWN_SITE, phase="drained",
+                                     model_versions=runtime_versions(WAN_DOWN_SITE),
+                                     buffer_bytes=_buffered_bytes(store.counters()),
+                                     buffer_cap_bytes=runtime.config.buffer_cap_bytes))
+        return {"summary": f"link back: {landed} buffered samples landed once each; {evicted} evictions counted; "
+                           f"{total} samples from all sites in the landing bucket",
+                "landed": landed, "evicted": evicted, "landing_total": total,
+                "counters": uploader.counters().model_dump()}
 
-    def eval_v1(pipeline: LocalPipeline) -> dict[str, Any]:
-        report = evaluate(state["golden"], pipeline.client)
+    def eval_v1(work: Path) -> dict[str, Any]:
+        first: DemoSite = state["sites"][0]
+        report = evaluate(state["golden"], first.pipeline.client)
         write_json_atomic(cache / "eval-v1.json", report)
-        return {"summary": f"golden (60 frames) through the ensemble: pallet F1 "
+        state["baseline"] = demo_cloud.publish_baseline(state["cloud"], state["signer"], MODEL, report, work)
+        before = {site.site_id: sample_health(site, "before_v2") for site in state["sites"]}
+        state["before"] = before
+        return {"summary": f"golden ({GOLDEN_FRAMES} frames) through the ensemble: pallet F1 "
                            f"{report['detection']['pallet']['f1']:.3f}, label exact "
-                           f"{report['ocr']['exact_match']:.3f}, damage F1 {report['damage']['f1']:.3f}",
-                "eval": {k: report[k] for k in ("detection", "ocr", "damage", "pallet_count_accuracy")}}
+                           f"{report['ocr']['exact_match']:.3f}, damage F1 {report['damage']['f1']:.3f}; "
+                           f"v1 registered as production; held-out damage F1 "
+                           + ", ".join(f"{k} {v['damage_f1']:.3f}" for k, v in before.items()),
+                "eval": {k: report[k] for k in ("detection", "ocr", "damage", "pallet_count_accuracy")},
+                "held_out_before": before}
 
-    started = time.perf_counter()
-    if stages.run("prepare_data", prepare_data) is not None and stages.run("start_local_cloud", start_local_cloud):
-        with tempfile.TemporaryDirectory(prefix="edgecv-demo-") as tmp:
+    def train_v2() -> None:
+        cloud = state["cloud"]
+        cloud_start = time.perf_counter()
+        try:
+            demo_cloud.upload_golden(cloud, state["golden"])
+            init = demo_cloud.upload_checkpoint(cloud, MODEL)
+            replay = demo_cloud.upload_dataset(cloud, state["replay"], "replay/v1/")
+            labeler = TeacherPipelineLabeler.local_default()
+            cloud.install(labeler=labeler, evaluator=SubprocessEvaluator(), executions=state["fleet"])
+            payload = {"run_id": "demo-v2", "model_name": MODEL, "config": {
+                "poll_seconds": 1, "auto_approve_confidence": 0.0, "entry_point": "train_damage",
+                "hyperparameters": train_hyperparameters or TRAIN_HYPERPARAMETERS,
+                "init_checkpoint": init, "replay_data": replay,
+                "gates": DEMO_GATES, "max_regression": MAX_REGRESSION, "approval_status": "Approved",
+                "code_commit": _code_commit()}}
+            arn = cloud.start_execution("training", "demo-v2", payload)
+            result = cloud.wait(arn, timeout_s=1800)
+            per_stage = demo_cloud.execution_stages(cloud, arn)
+        except Exception as exc:  # recorded as the failed stage
+            stages.add("training_pipeline", False, time.perf_counter() - cloud_start,
+                       {"error": f"{type(exc).__name__}: {exc}"})
+            return
+        out = result.output or demo_cloud.last_state_output(cloud, arn)
+        ok_run = result.status == "SUCCEEDED"
+        failed_at = None if ok_run else (result.states[-1] if result.states else "?")
+        if not ok_run and "EvaluationGate" in result.states:
+            from lambdas.common.layout import run_key
+            from lambdas.common.s3io import get_json
+
             try:
-                with local_pipeline(workdir=Path(tmp), watchdog=True) as pipeline:
-                    stages.run("start_triton", lambda: start_triton(pipeline))
-                    if stages.run("edge_v1", lambda: edge_v1(pipeline, Path(tmp) / "sites")) is not None:
-                        stages.run("drift_detected", drift_detected)
-                        stages.run("wan_outage", wan_outage)
-                        stages.run("drain_samples", drain_samples)
-                    stages.run("eval_v1", lambda: eval_v1(pipeline))
-            finally:
-                if "moto" in state:
-                    state["moto"].stop()
-    console.print(f"demo: {sum(s.ok for s in stages.report.stages)}/{len(stages.report.stages)} stages ok in "
-                  f"{time.perf_counter() - started:.0f} s; not yet part of the demo: {', '.join(NOT_YET_IN_DEMO)}")
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = report_path.with_suffix(".tmp")
-    tmp_path.write_text(json.dumps(stages.report.model_dump(), indent=2))
-    tmp_path.replace(report_path)
-    console.print(f"wrote {report_path}")
+                record = get_json(cloud.client("s3"), cloud.settings.curated_bucket, run_key("demo-v2", "eval"))
+                out["evaluation"] = {"verdict": "fail", "failures": record.get("failures"),
+                                     "metrics": {k: record["report"]["damage"][k.split(".")[1]]
+                                                 for k in DEMO_GATES}}
+            except Exception as exc:  # the gate's record is evidence, not a requirement
+                out["evaluation"] = {"verdict": "fail", "failures": [f"no gate record: {exc}"], "metrics": {}}
+        names = [("ingest", "ingest_samples"), ("deid", "deidentify"), ("labels", "auto_label"),
+                 ("review", "review"), ("training", "train"), ("evaluation", "eval_gate"), ("export", "export"),
+                 ("bundle", "sign"), ("registration", "register")]
+        summaries = {
+            "ingest_samples": lambda o: f"{o['accepted']} samples accepted, {o['parked']} parked",
+            "deidentify": lambda o: f"{o['curated']} curated, {o['quarantined']} quarantined (person not blurred)",
+            "auto_label": lambda o: f"{o['labeled']} frames labeled by {labeler.name}, mean confidence "
+                                    f"{o['mean_confidence']:.2f}",
+            "review": lambda o: f"{o.get('decision')}",
+            "train": lambda o: f"{o.get('job_name')} {o.get('status')}: fine-tuned from v1 on "
+                               f"{(out.get('dataset') or {}).get('frames', '?')} auto-labeled frames",
+            "eval_gate": lambda o: f"{o['verdict']} on the golden set: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in o["metrics"].items() if k.startswith("damage"))
+                + (f"; {'; '.join(o['failures'])}" if o.get("failures") else ""),
+            "export": lambda o: "candidate laid out as a Triton model version",
+            "sign": lambda o: f"v{o['version']} signed with the KMS key ({o['size']} bytes)",
+            "register": lambda o: f"v{o['version']} registered, {o['approval_status']}",
+        }
+        state_stage = {"ingest_samples": "ingest"}
+        for key, name in names:
+            seconds = per_stage.get(state_stage.get(name, name), 0.0)
+            value = out.get(key)
+            if value is None:
+                if not ok_run and name in per_stage:  # entered, then the run failed there
+                    stages.add(name, False, seconds, {"error": f"{result.error}: {result.cause}"}, indent="  ")
+                continue
+            try:
+                summary = summaries[name](value)
+            except (KeyError, TypeError):
+                summary = ""
+            passed = not (name == "eval_gate" and value.get("verdict") != "pass")
+            stages.add(name, passed, seconds, {"summary": summary, name: value}, indent="  ")
+        if not ok_run:
+            stages.add("training_pipeline", False, result.seconds,
+                       {"error": f"the training execution ended {result.status} at {failed_at}: {result.error}: "
+                                 f"{(result.cause or '')[:400]}", "states": result.states})
+            return
+        state["v2"] = Release.model_validate(out["bundle"])
+        state["training_output"] = out
+
+    def rollout(rollout_id: str, release: Any, previous: Any) -> Any:
+        cloud = state["cloud"]
+        smoke = SmokeExpectations(frames=SMOKE_FRAMES, metric="damage.f1", max_drop=0.25, max_latency_ms_p99=5000)
+        payload = {"rollout_id": rollout_id, "release": release.model_dump(mode="json"),
+                   "previous": previous.model_dump(mode="json"), "rings": [ring_group(r) for r in RINGS],
+                   "config": {"bake_seconds": 1, "max_bakes": 3, "job_timeout_minutes": 30,
+                              "smoke": smoke.model_dump(mode="json"),
+                              "thresholds": {"max_latency_ms": 3000.0, "max_latency_ratio": 3.0}}}
+        arn = cloud.start_execution("rollout", rollout_id, payload)
+        result = cloud.wait(arn, timeout_s=1800)
+        return arn, result
+
+    def ring_stages(arn: str, result: Any, rollout_id: str, prefix: str) -> list[tuple[str, bool, float, dict]]:
+        history = state["cloud"].client("stepfunctions").get_execution_history(executionArn=arn,
+                                                                               maxResults=1000)["events"]
+        starts = [e["timestamp"] for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "StartRing"]
+        end = history[-1]["timestamp"]
+        jobs = [j for j in state.get("jobs", []) if j["rollout"] == rollout_id and not j["rollback"]]
+        out = []
+        for i, at in enumerate(starts):
+            until = starts[i + 1] if i + 1 < len(starts) else end
+            ring_jobs = [j for j in jobs if j["ring"] == i]
+            ok = bool(ring_jobs) and all(j["outcome"] == "SUCCEEDED" for j in ring_jobs)
+            out.append((f"{prefix}{i}", ok, (until - at).total_seconds(), {
+                "summary": f"{RINGS[i]}: " + ", ".join(f"{j['site']} {j['outcome']}"
+                                                      + (f" ({j['reason']})" if j["outcome"] != "SUCCEEDED" else "")
+                                                      for j in ring_jobs),
+                "ring": RINGS[i], "jobs": ring_jobs}))
+        return out
+
+    def rollout_v2() -> None:
+        if "v2" not in state:
+            stages.add("rollout", False, 0.0, {"error": "no v2: the training pipeline did not register one"})
+            return
+        t0 = time.perf_counter()
+        fleet: SiteFleet = state["fleet"]
+        try:
+            fleet.provision()
+            arn, result = rollout("demo-v2", state["v2"], state["baseline"])
+        except Exception as exc:  # recorded as the failed stage
+            stages.add("rollout", False, time.perf_counter() - t0, {"error": f"{type(exc).__name__}: {exc}"})
+            return
+        for name, ok, seconds, details in ring_stages(arn, result, "demo-v2", "rollout_ring_"):
+            stages.add(name, ok, seconds, details)
+        serving = {s.site_id: s.serving() for s in state["sites"]}
+        ok = result.status == "SUCCEEDED" and all(v.get(MODEL) == state["v2"].version for v in serving.values())
+        timeline.add_rollout(RolloutEvent(t=now(), rollout_id="demo-v2", model=MODEL, version=state["v2"].version,
+                                          ring=RINGS[-1], event="done" if ok else "halted",
+                                          devices=sorted(serving)))
+        jobs = [j for j in state.get("jobs", []) if j["rollout"] == "demo-v2"]
+        figures = {j["site"]: {k: (j["figures"] or {}).get(k) for k in
+                               ("download_seconds", "verify_seconds", "load_seconds", "switch_seconds",
+                                "total_seconds")} | {"smoke": (j["figures"] or {}).get("smoke")} for j in jobs}
+        stages.add("ota_hot_load", ok, time.perf_counter() - t0, {
+            "summary": (f"every site verified, hot-loaded and switched to {MODEL} v{state['v2'].version} "
+                        f"(rollout {result.status}, {result.seconds:.0f} s)") if ok else
+                       f"rollout {result.status} ({result.error}); serving {serving}",
+            "serving": serving, "agents": figures})
+
+    def recovery() -> dict[str, Any]:
+        if "v2" not in state or any(s.serving().get(MODEL) != state["v2"].version for s in state["sites"]):
+            raise StageFailedError("v2 is not serving at every site")
+        after = {site.site_id: sample_health(site, "after_v2") for site in state["sites"]}
+        before = state["before"]
+        lines = {k: f"{k} {before[k]['damage_f1']:.3f} -> {after[k]['damage_f1']:.3f}" for k in after}
+        details = {"held_out_before": before, "held_out_after": after,
+                   "summary": "held-out damage F1 (same frames, v1 -> v2): " + ", ".join(lines.values())}
+        if DRIFT_SITE in after and not after[DRIFT_SITE]["damage_f1"] > before[DRIFT_SITE]["damage_f1"]:
+            raise StageFailedError(f"the drifted site did not recover: {lines[DRIFT_SITE]}")
+        return details
+
+    def regressed_v3(work: Path) -> dict[str, Any]:
+        cloud, signer, fleet = state["cloud"], state["signer"], state["fleet"]
+        if "v2" not in state:
+            raise StageFailedError("no v2 to regress from")
+        v3 = demo_cloud.regressed_release(cloud, signer, state["v2"], state["v2"].version + 1, work)
+        arn, result = rollout("demo-v3", v3, state["v2"])
+        for name, ok, seconds, details in ring_stages(arn, result, "demo-v3", "v3_ring_"):
+            stages.add(name, not ok, seconds, {**details, "expected": "the canary refuses v3"}, indent="  ")
+        fleet.poll()  # the devices answer the rollback job
+        incidents = cloud.incidents()
+        for incident in incidents:
+            detail = incident.get("detail", {})
+            timeline.add_rollout(RolloutEvent(t=now(), rollout_id="demo-v3", model=MODEL, version=v3.version,
+                                              ring=str(detail.get("ring", "canary")).removeprefix("edgecv-ring-"),
+                                              event="incident", detail="; ".join(detail.get("reasons", []))[:300]))
+        v3_jobs = [j for j in state.get("jobs", []) if j["rollout"] == "demo-v3" and not j["rollback"]]
+        reached = sorted({j["site"] for j in v3_jobs})
+        serving = {s.site_id: s.serving() for s in state["sites"]}
+        canary = state["sites"][0].site_id
+        problems = []
+        if result.status != "FAILED" or result.error != "RolloutHalted":
+            problems.append(f"the rollout ended {result.status} ({result.error}), not halted")
+        if result.states.count("StartRing") != 1:
+            problems.append(f"v3 reached {result.states.count('StartRing')} rings")
+        if reached != [canary]:
+            problems.append(f"v3 jobs reached {reached}")
+        if any(v.get(MODEL) != state["v2"].version for v in serving.values()):
+            problems.append(f"serving after the rollback: {serving}")
+        if len(incidents) != 1:
+            problems.append(f"{len(incidents)} incident events")
+        if problems:
+            raise StageFailedError("; ".join(problems))
+        refusal = next(j for j in v3_jobs if j["site"] == canary)
+        return {"summary": f"v3 refused at the canary ({refusal['reason']}: {refusal['message']}); rollout halted, "
+                           f"canary rolled back to v{state['v2'].version}, incident raised; no other ring received v3",
+                "canary_job": refusal, "incident": incidents[0], "serving": serving, "states": result.states}
+
+    def finish() -> None:
+        console.print(f"demo: {sum(s.ok for s in stages.report.stages)}/{len(stages.report.stages)} stages ok in "
+                      f"{time.perf_counter() - started:.0f} s")
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_path = report_path.with_suffix(".tmp")
+        tmp_path.write_text(json.dumps(stages.report.model_dump(mode="json"), indent=2))
+        tmp_path.replace(report_path)
+        html = render_html(stages.report.model_dump(mode="json"), report_path.with_suffix(".html"))
+        console.print(f"wrote {report_path} and {html}")
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
+                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}.items():
+        os.environ.setdefault(key, value)  # the handlers' EMF metric lines would drown the progress output
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs each failed state at length
+    try:
+        if stages.run("prepare_data", prepare_data) is None:
+            return stages.report
+        with ExitStack() as stack:
+            keep = os.environ.get("EDGECV_DEMO_WORKDIR")  # a debugging aid: keep the run's files there
+            work = Path(keep) if keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgecv-demo-")))
+            work.mkdir(parents=True, exist_ok=True)
+            if stages.run("start_local_cloud", lambda: start_local_cloud(stack, work)) is None:
+                return stages.report
+            if stages.run("start_sites", lambda: start_sites(stack, work)) is None:
+                return stages.report
+            if stages.run("edge_v1", lambda: edge_v1(work)) is not None:
+                stages.run("drift_detected", drift_detected)
+                stages.run("wan_outage", wan_outage)
+                stages.run("drain_samples", drain_samples)
+            if stages.run("eval_v1", lambda: eval_v1(work)) is None:
+                return stages.report
+            console.print("[bold]▶ training pipeline (Step Functions on moto)[/bold]")
+            train_v2()
+            console.print("[bold]▶ rollout of v2 (Step Functions on moto, the sites' OTA agents)[/bold]")
+            rollout_v2()
+            stages.run("drift_recovery", recovery)
+            stages.run("canary_rollback", lambda: regressed_v3(work))
+    finally:
+        finish()
     return stages.report
 
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
+
+
+def _buffered_bytes(counters: Any) -> int:
+    evicted = sum(counters.evicted_bytes.values())
+    return max(0, counters.stored_bytes - counters.removed_bytes - evicted)

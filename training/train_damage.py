@@ -1,7 +1,9 @@
 """Train the pallet damage classifier on pallet crops. SageMaker conventions: see sagemaker_env.
 
-Channels: `train` (an edgecv-annotations/1 set), optional `init`.
-Hyperparameters: steps, batch_size, lr, width, seed, crop_jitter.
+Channels: `train` (an edgecv-annotations/1 set), optional `init` (a checkpoint to fine-tune from) and optional
+`replay` (an earlier labeled set: `replay_share` of every batch is drawn from it, so that fine-tuning on new
+samples does not forget the domain the model was good at).
+Hyperparameters: steps, batch_size, lr, width, seed, crop_jitter, replay_share (default 0.5).
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     val_p = order[: max(1, n_pallets // 10)]
     val_idx = np.concatenate([val_p * CROPS_PER_PALLET + k for k in range(CROPS_PER_PALLET)])
     train_idx = np.setdiff1d(np.arange(len(xs)), val_idx)
+    replay_xs, replay_ys = (crop_samples(env.channel("replay"), rng, jitter) if env.channel("replay") is not None
+                            else (xs[:0], ys[:0]))
+    replay_share = min(0.9, max(0.0, float(env.hp("replay_share", 0.5)))) if len(replay_xs) else 0.0
+    n_replay = round(batch * replay_share)
     model = DamageClassifier(width=width)
     init = load_init(model, env.channel("init"))
     pos_weight = torch.tensor([(ys[train_idx] == 0).sum() / max(1, (ys[train_idx] == 1).sum())])
@@ -77,14 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     with progress("damage classifier") as bar:
         task = bar.add_task("train", total=steps, status="")
         for step in range(steps):
-            idx = rng.choice(train_idx, size=batch)
+            idx = rng.choice(train_idx, size=batch - n_replay)
             x = xs[idx].astype(np.float32) / 255
+            y = ys[idx]
+            if n_replay:
+                r_idx = rng.choice(len(replay_xs), size=n_replay)
+                x = np.concatenate([x, replay_xs[r_idx].astype(np.float32) / 255])
+                y = np.concatenate([y, replay_ys[r_idx]])
             flip = rng.random(batch) < 0.5
             x[flip] = x[flip][..., ::-1]
             x = x * rng.uniform(0.5, 1.4, size=(batch, 1, 1, 1)) * rng.uniform(0.9, 1.1, size=(batch, 3, 1, 1))
             x = np.clip(x + rng.normal(0, 0.02, size=x.shape), 0, 1).astype(np.float32)
             logits = model(torch.from_numpy(np.ascontiguousarray(x)))
-            loss = bce(logits[:, 0], torch.from_numpy(ys[idx]))
+            loss = bce(logits[:, 0], torch.from_numpy(y))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -102,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": "damage_classifier", "parameters": count_parameters(model), "steps": steps,
         "batch_size": batch, "crops": len(xs), "train_seconds": round(clock.seconds, 1),
         "final_loss": history[-1]["loss"], "val": val, "loss_history": history, "init": init,
+        "replay": {"crops": len(replay_xs), "share": replay_share},
     }
     save_checkpoint(env.model_dir, model, {"width": width}, metrics)
     write_serving_model("damage_classifier", model, env.model_dir,

@@ -2,7 +2,8 @@
 
 Channels: optional `train` (an edgecv-annotations/1 set: its label crops are used), optional `init`.
 Hyperparameters: steps, batch_size, lr, width, seed, synthetic_labels (label patches rendered on the
-fly with the frame renderer's camera model, in addition to the set's crops), crop_jitter.
+fly with the frame renderer's camera model, in addition to the set's crops), crop_jitter, domain (the look of
+the rendered patches: `default`, or `wide` for the teacher's domain randomisation; see DomainKnobs.named).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from training.export import training_lineage, write_serving_model
 from training.models import OCR_FEATURE_STRIDE_Y, LabelReader, count_parameters
 from training.sagemaker_env import parse_training_env
 from training.synth.patches import label_patch
+from training.synth.scene import DomainKnobs
 
 
 def jitter_box(box, rng: np.random.Generator, amount: float) -> list[float]:
@@ -45,22 +47,22 @@ def line_row(y: float, box: list[float]) -> float:
     return (y_in - OCR_FEATURE_STRIDE_Y / 2) / OCR_FEATURE_STRIDE_Y
 
 
-def _patch_sample(args: tuple[int, int, float]) -> tuple[np.ndarray, str, str, tuple[float, float]]:
-    seed, max_dest_letters, jitter = args
+def _patch_sample(args: tuple[int, int, float, str]) -> tuple[np.ndarray, str, str, tuple[float, float]]:
+    seed, max_dest_letters, jitter, domain = args
     rng = np.random.default_rng(seed)
     dest_length = 3 if max_dest_letters <= 3 or rng.random() < 0.4 else int(rng.integers(4, max_dest_letters + 1))
-    patch = label_patch(seed, dest_length=dest_length)
+    patch = label_patch(seed, DomainKnobs.named(domain), dest_length=dest_length)
     box = jitter_box(patch.box, rng, jitter)
     rows = (line_row(patch.line_centres["pro"][1], box), line_row(patch.line_centres["dest"][1], box))
     return ocr_input(patch.image, box).astype(np.float16), patch.pro, patch.dest, rows
 
 
-def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2,
-                      max_dest_letters: int = 3) -> tuple[np.ndarray, list, list, np.ndarray]:
+def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2, max_dest_letters: int = 3,
+                      domain: str = "default") -> tuple[np.ndarray, list, list, np.ndarray]:
     xs, pros, dests, rows = [], [], [], []
     with progress("rendering label patches") as bar, ProcessPoolExecutor(workers) as pool:
         task = bar.add_task("patches", total=n, status="")
-        jobs = [(seed * 1_000_003 + i, max_dest_letters, jitter) for i in range(n)]
+        jobs = [(seed * 1_000_003 + i, max_dest_letters, jitter, domain) for i in range(n)]
         for x, pro, dest, row in pool.map(_patch_sample, jobs, chunksize=64):
             xs.append(x)
             pros.append(pro)
@@ -125,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     att_weight = float(env.hp("attention_weight", 1.0))
     max_dest = int(env.hp("max_dest_letters", 3))
     dest_weight = float(env.hp("dest_weight", 1.0))
+    domain = str(env.hp("domain", "default"))
+    DomainKnobs.named(domain)  # an unknown domain fails here, before any work
     rng = seed_everything(seed)
     parts = []
     if env.channel("train") is not None:
         parts.append(set_samples(env.channel("train"), rng, jitter))
     if n_synth:
-        parts.append(synthetic_samples(n_synth, seed, jitter, max_dest_letters=max_dest))
+        parts.append(synthetic_samples(n_synth, seed, jitter, max_dest_letters=max_dest, domain=domain))
     if not parts:
         raise SystemExit("no training data: give a `train` channel or synthetic_labels > 0")
     xs = np.concatenate([p[0] for p in parts])

@@ -22,26 +22,41 @@ TEACHER_REPOSITORY = REPO_ROOT / "training" / "teacher"  # where `make_all --tea
 STAND_IN_REPOSITORY = REPO_ROOT / "model_repository"     # the v1 edge models
 
 
+NETWORKS = ("detector", "ocr", "damage_classifier")
+
+
 class TeacherPipelineLabeler:
-    def __init__(self, repository: Path, version: str = "1", name: str | None = None) -> None:
+    """The pallet pipeline over per-network ONNX files: each network's teacher where one was trained, else v1."""
+
+    def __init__(self, repository: Path, version: str = "1", name: str | None = None,
+                 networks: dict[str, Path] | None = None) -> None:
         self.repository = Path(repository)
         self.version = version
+        self.networks = dict(networks or {})  # network -> model.onnx, overriding `repository`
         self.name = name or f"pipeline:{self.repository.name}@{version}"
         self._pipeline: Any = None
 
     @classmethod
     def local_default(cls, teacher: Path = TEACHER_REPOSITORY, stand_in: Path = STAND_IN_REPOSITORY
                       ) -> TeacherPipelineLabeler:
-        """The trained teacher if its three networks exist, else the v1 edge models standing in for it."""
-        if all((teacher / name / "1" / "model.onnx").is_file() for name in ("detector", "ocr", "damage_classifier")):
-            return cls(teacher, "1", name="teacher@1")
-        return cls(stand_in, "1", name="v1-stand-in-for-teacher")
+        """The trained teacher networks where they exist (training/teacher/<network>/1/model.onnx), the v1 edge
+        networks standing in for the others. The name says which is which."""
+        trained = {name: teacher / name / "1" / "model.onnx" for name in NETWORKS
+                   if (teacher / name / "1" / "model.onnx").is_file()}
+        if not trained:
+            return cls(stand_in, "1", name="v1-stand-in-for-teacher")
+        stand_ins = [n for n in NETWORKS if n not in trained]
+        name = "teacher@1" + (f" (v1 standing in for {', '.join(stand_ins)})" if stand_ins else "")
+        return cls(stand_in, "1", name=name, networks=trained)
 
     def _load(self) -> Any:
         if self._pipeline is None:
+            from dataclasses import replace
+
             from model_repository.onnx_pipeline import ModelPaths, OnnxPalletPipeline
 
-            self._pipeline = OnnxPalletPipeline(ModelPaths.from_repository(self.repository, self.version), threads=1)
+            paths = replace(ModelPaths.from_repository(self.repository, self.version), **self.networks)
+            self._pipeline = OnnxPalletPipeline(paths, threads=1)
         return self._pipeline
 
     def label(self, image: bytes, sample: HardNegativeSample, image_name: str) -> Labeled:

@@ -32,6 +32,10 @@ class PipelineConfig(_Model):
     init_checkpoint: str | None = Field(
         default=None, pattern=r"^s3://[a-z0-9.-]{3,63}/.*$", max_length=1024,
         title="S3 prefix holding the production version's model.pt: the job fine-tunes from it (the `init` channel)")
+    replay_data: str | None = Field(
+        default=None, pattern=r"^s3://[a-z0-9.-]{3,63}/.*$", max_length=1024,
+        title="S3 prefix of an earlier labeled edgecv-annotations set (the `replay` channel): mixed into each "
+              "batch so that fine-tuning on new samples does not forget the old domain")
     max_runtime_seconds: int = Field(default=4 * 3600, ge=60)
     golden_prefix: str = Field(default="golden/", title="curated-bucket prefix of the golden edgecv-annotations set")
     max_regression: float = Field(default=0.0, ge=0.0, le=1.0,

@@ -44,6 +44,12 @@ class TrainingJobSpec:
     hyperparameters: dict[str, str]
     max_runtime_seconds: int
     init_s3_uri: str | None = None  # the `init` channel: a checkpoint to fine-tune from
+    replay_s3_uri: str | None = None  # the `replay` channel: earlier labeled data, mixed in against forgetting
+
+    def channels(self) -> list[tuple[str, str]]:
+        """(channel name, S3 URI) of every input channel the job gets."""
+        optional = [("init", self.init_s3_uri), ("replay", self.replay_s3_uri)]
+        return [("train", self.train_s3_uri)] + [(name, uri) for name, uri in optional if uri]
 
 
 class TrainingBackend(Protocol):

@@ -54,17 +54,13 @@ class LocalTrainingEmulator:
             if spec.job_name in self._jobs:
                 return  # SageMaker: ResourceInUse; a retried start is a no-op
             root = self._workdir / spec.job_name
-            train = root / "input" / "data" / "train"
-            bucket, prefix = split_s3_uri(spec.train_s3_uri)
-            if not download_prefix(self._s3, bucket, prefix, train):
-                raise TrainingError(f"the train channel {spec.train_s3_uri} is empty")
-            channels = {"train": train}
-            if spec.init_s3_uri:
-                init = root / "input" / "data" / "init"
-                bucket, prefix = split_s3_uri(spec.init_s3_uri)
-                if not download_prefix(self._s3, bucket, prefix, init):
-                    raise TrainingError(f"the init channel {spec.init_s3_uri} is empty")
-                channels["init"] = init
+            channels = {}
+            for name, uri in spec.channels():
+                folder = root / "input" / "data" / name
+                bucket, prefix = split_s3_uri(uri)
+                if not download_prefix(self._s3, bucket, prefix, folder):
+                    raise TrainingError(f"the {name} channel {uri} is empty")
+                channels[name] = folder
             config = root / "input" / "config"
             config.mkdir(parents=True, exist_ok=True)
             (config / "hyperparameters.json").write_text(json.dumps(spec.hyperparameters))

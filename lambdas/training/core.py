@@ -22,7 +22,7 @@ def start_training(state: TrainingState, deps: Deps) -> TrainingResult:
         train_s3_uri=f"s3://{st.curated_bucket}/{state.dataset.prefix}",
         output_s3_uri=f"s3://{st.artifacts_bucket}/training/",
         hyperparameters=dict(state.config.hyperparameters), max_runtime_seconds=state.config.max_runtime_seconds,
-        init_s3_uri=state.config.init_checkpoint)
+        init_s3_uri=state.config.init_checkpoint, replay_s3_uri=state.config.replay_data)
     backend.start(spec)
     return backend.describe(spec.job_name)
 

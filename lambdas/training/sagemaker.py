@@ -23,7 +23,7 @@ class SageMakerTraining:
 
     def start(self, spec: TrainingJobSpec) -> None:
         hps = {**spec.hyperparameters, "sagemaker_program": f"training/{spec.entry_point}.py"}
-        channels = [("train", spec.train_s3_uri)] + ([("init", spec.init_s3_uri)] if spec.init_s3_uri else [])
+        channels = spec.channels()
         try:
             self._sm.create_training_job(
                 TrainingJobName=spec.job_name,

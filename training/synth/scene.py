@@ -47,6 +47,20 @@ class DomainKnobs:
         """A staged site drift: dark loads under low light."""
         return cls(brightness=(0.3, 0.55), dark_load_p=0.9, noise_sigma=(4.0, 10.0))
 
+    @classmethod
+    def wide_preset(cls) -> DomainKnobs:
+        """Domain randomisation for the teacher: the training look widened to dim light, dark loads, heavy noise
+        and blur (fonts and backgrounds stay the training ones; the shifted set's stay unseen)."""
+        return cls(brightness=(0.25, 1.3), dark_load_p=0.5, blur_sigma=(0.0, 1.2), motion_blur_p=0.25,
+                   noise_sigma=(0.0, 12.0), jpeg_quality=(45, 95))
+
+    @classmethod
+    def named(cls, name: str) -> DomainKnobs:
+        presets = {"default": cls, "shifted": cls.shifted_preset, "drift": cls.drift_preset, "wide": cls.wide_preset}
+        if name not in presets:
+            raise ValueError(f"unknown domain {name!r}: one of {', '.join(presets)}")
+        return presets[name]()
+
 
 @dataclass(frozen=True)
 class PalletSpec:

@@ -1,0 +1,176 @@
+"""The demo's cloud steps around the state machines: what an operator or an earlier release would have left.
+
+- `publish_baseline`: v1 as production in the registry (its KMS-signed bundle in the artifacts bucket, an
+  Approved package with the golden metrics measured through the ensemble), so the gate's no-regression check
+  and the rollout's rollback target are real.
+- `upload_golden`, `upload_checkpoint`: the golden set (curated `golden/`) and v1's torch checkpoint, the
+  `init` channel the training job fine-tunes from.
+- `execution_stages`: a Step Functions execution's history split into named stages with their durations.
+- `regressed_release`: a deliberately broken v3 (v2's weights with the damage logit pushed up: it calls every
+  pallet damaged), signed by the same KMS key: a bad model, not a bad signature, so only the smoke test and
+  the rollout's health checks can stop it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contracts.bundles import ModelSource, TrustedKey, build_bundle, extract_verified, read_lineage, verify_bundle
+from edgecv.kms_signer import KmsSigner
+from lambdas.common.events import Release
+from lambdas.common.registry import METRIC_PREFIX, package_group_name
+from lambdas.evaluate.gate import flatten
+from lambdas.localcloud.cloud import LocalCloud
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY = REPO_ROOT / "model_repository"
+CHECKPOINTS = REPO_ROOT / "training" / "checkpoints"
+
+
+def bundle_key(model: str, version: int) -> str:
+    return f"bundles/{model}/{version}/bundle.tar.gz"
+
+
+def upload_release(cloud: LocalCloud, bundle: Path, model: str, version: int, signer: KmsSigner) -> Release:
+    assert cloud.settings is not None
+    data = bundle.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    key = bundle_key(model, version)
+    cloud.client("s3").put_object(Bucket=cloud.settings.artifacts_bucket, Key=key, Body=data,
+                                  Metadata={"sha256": sha})
+    return Release(bucket=cloud.settings.artifacts_bucket, key=key, sha256=sha, size=len(data), model_name=model,
+                   version=version, device_class="cpu", signer_key_id=signer.key_id)
+
+
+def publish_baseline(cloud: LocalCloud, signer: KmsSigner, model: str, golden_report: dict, work: Path) -> Release:
+    """v1 of `model` as production: signed bundle in the artifacts bucket, Approved package with its metrics."""
+    source = work / "v1-source" / model
+    (source / "1").mkdir(parents=True)
+    for path in (REPOSITORY / model / "1").iterdir():
+        if path.is_file():
+            shutil.copy2(path, source / "1" / path.name)
+    out = work / f"{model}-1.tar.gz"
+    build_bundle([ModelSource(source, 1)], "cpu", signer, out, lineage=read_lineage(source / "1" / "lineage.json"),
+                 created_at=datetime.now(UTC))
+    release = upload_release(cloud, out, model, 1, signer)
+    metrics = flatten(golden_report)
+    cloud.client("sagemaker").create_model_package(
+        ModelPackageGroupName=package_group_name(model), ModelApprovalStatus="Approved",
+        ModelPackageDescription=f"{model} v1: the shipped edge model (baseline)",
+        CustomerMetadataProperties={"version": "1", "bundle_uri": f"s3://{release.bucket}/{release.key}",
+                                    "bundle_sha256": release.sha256, "run_id": "shipped-v1",
+                                    **{f"{METRIC_PREFIX}{k}": f"{v:.4f}" for k, v in metrics.items()}})
+    return release
+
+
+def upload_golden(cloud: LocalCloud, golden: Path, prefix: str = "golden/") -> int:
+    assert cloud.settings is not None
+    s3 = cloud.client("s3")
+    files = [p for p in sorted(golden.rglob("*")) if p.is_file()]
+    for path in files:
+        s3.upload_file(str(path), cloud.settings.curated_bucket, f"{prefix}{path.relative_to(golden)}")
+    return len(files)
+
+
+def upload_dataset(cloud: LocalCloud, dataset: Path, prefix: str) -> str:
+    """An edgecv-annotations set in the curated bucket under `prefix`; returns its s3:// URI."""
+    assert cloud.settings is not None
+    upload_golden(cloud, dataset, prefix)
+    return f"s3://{cloud.settings.curated_bucket}/{prefix}"
+
+
+def upload_checkpoint(cloud: LocalCloud, model: str, version: int = 1) -> str:
+    """The shipped torch checkpoint of `model` vN in the artifacts bucket; returns its s3:// prefix."""
+    assert cloud.settings is not None
+    folder = CHECKPOINTS / f"v{version}" / model
+    if not (folder / "model.pt").is_file():
+        raise FileNotFoundError(f"no checkpoint at {folder / 'model.pt'} (training/checkpoints is part of the repo)")
+    prefix = f"checkpoints/{model}/{version}/"
+    s3 = cloud.client("s3")
+    for path in folder.iterdir():
+        if path.is_file():
+            s3.upload_file(str(path), cloud.settings.artifacts_bucket, prefix + path.name)
+    return f"s3://{cloud.settings.artifacts_bucket}/{prefix}"
+
+
+# The training state machine's states, grouped into the stages the demo reports.
+TRAINING_STAGES = {
+    "ingest": ("Ingest",), "deidentify": ("Deidentify",), "auto_label": ("AutoLabel",),
+    "review": ("ReviewGate", "ReviewRoute", "HumanReview", "HumanRoute", "ReviewRejected"),
+    "train": ("BuildDataset", "StartTraining", "WaitForTraining", "PollTraining", "TrainingRoute", "TrainingFailed"),
+    "eval_gate": ("EvaluationGate", "GateRoute", "GateFailed"), "export": ("Export",), "sign": ("Sign",),
+    "register": ("Register",),
+}
+
+
+def execution_stages(cloud: LocalCloud, execution_arn: str, groups: dict[str, tuple[str, ...]] = TRAINING_STAGES
+                     ) -> dict[str, float]:
+    """Seconds spent per stage (entered -> next state entered), from the execution history."""
+    history = cloud.client("stepfunctions").get_execution_history(executionArn=execution_arn,
+                                                                  maxResults=1000)["events"]
+    entered = [(e["stateEnteredEventDetails"]["name"], e["timestamp"]) for e in history
+               if "stateEnteredEventDetails" in e]
+    end = history[-1]["timestamp"] if history else None
+    per_state: dict[str, float] = {}
+    for i, (name, at) in enumerate(entered):
+        until = entered[i + 1][1] if i + 1 < len(entered) else end
+        per_state[name] = per_state.get(name, 0.0) + (until - at).total_seconds()
+    stages: dict[str, float] = {}
+    for state, seconds in per_state.items():
+        stage = next((s for s, names in groups.items() if state in names), state)
+        stages[stage] = round(stages.get(stage, 0.0) + seconds, 2)
+    return stages
+
+
+def last_state_output(cloud: LocalCloud, execution_arn: str) -> dict[str, Any]:
+    """The output of the last state that finished (what a failed execution had got to)."""
+    import json
+
+    history = cloud.client("stepfunctions").get_execution_history(executionArn=execution_arn,
+                                                                  maxResults=1000)["events"]
+    for event in reversed(history):
+        output = event.get("stateExitedEventDetails", {}).get("output")
+        if output:
+            try:
+                data = json.loads(output)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def _push_damage_logit(onnx_path: Path, shift: float) -> None:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    gemm = [n for n in model.graph.node if n.op_type == "Gemm"][-1]
+    bias = next(i for i in model.graph.initializer if i.name == gemm.input[2])
+    bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias).astype(np.float32) + shift, bias.name))
+    onnx.save(model, str(onnx_path))
+
+
+def regressed_release(cloud: LocalCloud, signer: KmsSigner, good: Release, version: int, work: Path,
+                      shift: float = 6.0) -> Release:
+    """`good`'s model with its damage logit shifted up by `shift`, as a signed v`version` in the artifacts bucket."""
+    with tempfile.TemporaryDirectory(prefix="edgecv-regressed-", dir=work) as tmp_name:
+        tmp = Path(tmp_name)
+        downloaded = tmp / "good.tar.gz"
+        cloud.client("s3").download_file(good.bucket, good.key, str(downloaded))
+        verified = verify_bundle(downloaded, [TrustedKey(signer.public_key(), "kms")])
+        root = extract_verified(verified, tmp / "good")
+        model_dir = root / good.model_name
+        (model_dir / str(good.version)).rename(model_dir / str(version))
+        _push_damage_logit(model_dir / str(version) / "model.onnx", shift)
+        out = tmp / "regressed.tar.gz"
+        lineage: Any = verified.manifest.lineage
+        build_bundle([ModelSource(model_dir, version)], "cpu", signer, out, lineage=lineage,
+                     created_at=datetime.now(UTC))
+        return upload_release(cloud, out, good.model_name, version, signer)

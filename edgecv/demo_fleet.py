@@ -1,0 +1,164 @@
+"""The demo's fleet: every site is a real Triton with a real OTA agent, answering the rollout's IoT jobs.
+
+moto stores IoT jobs but has no device side; `SimulatedFleet` (lambdas.localcloud.fleet_emulator) expands a
+job's ring targets and lets each member answer through a behaviour. Here the behaviour is the site's own
+`OtaAgent`: it downloads the bundle from the job document's presigned URL (moto's S3), verifies it against the
+KMS public key, loads the new version beside the old one in that site's Triton, smoke-tests it on held-out
+frames, and only then switches the ensemble. The health a site then publishes (CloudWatch, with Ring and
+ModelVersion dimensions) is measured on that site's Triton, not assumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contracts.bundles import TrustedKey, public_key_pem
+from contracts.jobs import JobDocument, JobOutcome, JobStatusReport
+from contracts.predictions import FramePrediction
+from edge_appliance.ota.agent import OtaAgent
+from edge_appliance.ota.config import AgentConfig
+from edge_appliance.ota.downloader import Downloader
+from edge_appliance.ota.held_out import HeldOutFrames
+from edge_appliance.ota.triton_model_server import TritonModelServer
+from edgecv.local_triton import LocalPipeline
+from lambdas.localcloud.fleet_emulator import DeviceResponse, SimulatedFleet
+
+
+@dataclass(frozen=True)
+class SiteHealth:
+    """One site measured on its held-out frames through its own Triton."""
+
+    exact_match: float
+    damage_f1: float
+    mean_read_confidence: float
+    latency_p99_ms: float
+    frames_per_second: float
+    versions: dict[str, int]
+
+
+class _Recording:
+    """A predictor that remembers what it answered (for the read confidences)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.predictions: list[FramePrediction] = []
+
+    def predict(self, frame: object) -> FramePrediction:
+        prediction = self.inner.predict(frame)  # type: ignore[attr-defined]
+        self.predictions.append(prediction)
+        return prediction
+
+
+@dataclass
+class DemoSite:
+    site_id: str
+    ring: str  # the IoT thing group of its rollout ring
+    pipeline: LocalPipeline
+    held_out: Path  # the site's own held-out frames: before/after accuracy on the same frames
+    agent: OtaAgent
+    reports: list[JobStatusReport] = field(default_factory=list)
+
+    def serving(self) -> dict[str, int]:
+        return self.agent.server.serving_versions()
+
+    def measure(self) -> SiteHealth:
+        import time
+
+        from training.evaluation import evaluate
+
+        self.pipeline.client.refresh_versions()
+        recording = _Recording(self.pipeline.client)
+        start = time.perf_counter()
+        report = evaluate(self.held_out, recording)
+        seconds = time.perf_counter() - start
+        reads = [label.read_confidence for p in recording.predictions for label in p.labels]
+        return SiteHealth(exact_match=report["ocr"]["exact_match"], damage_f1=report["damage"]["f1"],
+                          mean_read_confidence=sum(reads) / len(reads) if reads else 0.0,
+                          latency_p99_ms=report["latency_ms"]["p99"],
+                          frames_per_second=report["frames"] / max(seconds, 1e-6), versions=self.serving())
+
+
+def build_site_agent(site_id: str, root: Path, pipeline: LocalPipeline, smoke_set: Path,
+                     key: TrustedKey) -> OtaAgent:
+    """The OTA agent of one site, over that site's supervised Triton; smoke tests run `smoke_set`."""
+    assert pipeline.supervisor is not None, "a demo site supervises its own Triton"
+    root.mkdir(parents=True, exist_ok=True)
+    key_file = root / "signing-key.pub.pem"
+    key_file.write_bytes(public_key_pem(key.public_key))
+    config = AgentConfig(root=root / "agent", thing_name=site_id, trusted_keys=[key_file], held_out_dir=smoke_set,
+                         min_free_bytes=0, download_backoff_s=0.2)
+    server = TritonModelServer(pipeline.supervisor, held_out=HeldOutFrames(smoke_set))
+    downloader = Downloader(max_bytes=config.max_bundle_bytes, attempts=config.download_attempts,
+                            backoff_s=config.download_backoff_s, timeout_s=config.download_timeout_s)
+    return OtaAgent(config, [key], server, downloader, lambda report: None)  # the fleet reads handle()'s report
+
+
+def health_response(health: SiteHealth, outcome: JobOutcome = JobOutcome.SUCCEEDED,
+                    reason: str | None = None) -> DeviceResponse:
+    return DeviceResponse(outcome=outcome, confidence=health.mean_read_confidence,
+                          decision_rate=health.frames_per_second, latency_p99_ms=health.latency_p99_ms,
+                          reason=reason)
+
+
+JobListener = Callable[[DemoSite, JobDocument, JobStatusReport | None, SiteHealth | None], None]
+
+
+class SiteFleet:
+    """`JobExecutions` for the demo: the jobs answered by the sites' real agents (see the module doc)."""
+
+    def __init__(self, iot: object, cloudwatch: object, sites: list[DemoSite],
+                 on_job: JobListener | None = None) -> None:
+        self.sites = {site.site_id: site for site in sites}
+        rings: dict[str, list[str]] = {}
+        for site in sites:
+            rings.setdefault(site.ring, []).append(site.site_id)
+        self.on_job = on_job
+        self.fleet = SimulatedFleet(iot, cloudwatch, rings, behaviour=self._answer)
+
+    def provision(self) -> dict[str, SiteHealth]:
+        """Things in their ring groups (moto); each site's health under what it serves now, measured and published."""
+        import contextlib
+
+        iot = self.fleet.iot
+        measured = {}
+        for name, site in self.sites.items():
+            with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
+                iot.create_thing_group(thingGroupName=site.ring)
+            iot.create_thing(thingName=name)
+            iot.add_thing_to_thing_group(thingGroupName=site.ring, thingName=name)
+            measured[name] = site.measure()
+            self.fleet.serving[name] = dict(measured[name].versions)
+            for version in set(measured[name].versions.values()):
+                self.fleet._publish(site.ring, version, [health_response(measured[name])])
+        return measured
+
+    @staticmethod
+    def job_id(document: JobDocument) -> str:
+        return f"{document.rollout_id}-r{document.ring}{'-rollback' if document.rollback else ''}"
+
+    def _answer(self, thing: str, ring: str, document: JobDocument) -> DeviceResponse:
+        site = self.sites[thing]
+        report = site.agent.handle(self.job_id(document), document.model_dump(mode="json"))
+        if report is not None:
+            site.reports.append(report)
+        health = None
+        if report is not None and report.outcome is JobOutcome.SUCCEEDED:
+            health = site.measure()
+        if self.on_job is not None:
+            self.on_job(site, document, report, health)
+        if report is None:
+            return DeviceResponse(outcome=JobOutcome.FAILED, reason="no_report")
+        if health is None:
+            return DeviceResponse(outcome=report.outcome, reason=report.reason, confidence=0.0)
+        return health_response(health, report.outcome, report.reason)
+
+    def poll(self) -> None:
+        self.fleet.poll()
+
+    def reports(self, job_id: str) -> list[JobStatusReport]:
+        return self.fleet.reports(job_id)
+
+    def targeted(self, job_id: str) -> int:
+        return self.fleet.targeted(job_id)
