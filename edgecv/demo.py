@@ -215,6 +215,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         cloud = stack.enter_context(LocalCloud(work / "cloud", rings=RINGS))
         assert cloud.settings is not None
         signer = KmsSigner(cloud.client("kms"), cloud.settings.signing_key_id)
+        logging.getLogger("edgecv-local").setLevel(logging.CRITICAL)  # the handlers' JSON log lines; see the report
         state.update(cloud=cloud, signer=signer)
         return {"summary": f"moto server on {cloud.endpoint}: buckets, KMS signing key, registry, ring groups "
                            f"{', '.join(RINGS)}, both state machines", "endpoint": cloud.endpoint,
