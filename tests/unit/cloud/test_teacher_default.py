@@ -1,0 +1,73 @@
+"""TeacherPipelineLabeler.local_default: the trained teacher networks where they exist, v1 standing in for the rest,
+and a name that says which is which. Construction only: no inference runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lambdas.autolabel.teacher import NETWORKS, TeacherPipelineLabeler
+
+
+def teacher_network(teacher: Path, name: str) -> Path:
+    path = teacher / name / "1" / "model.onnx"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"onnx")
+    return path
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    teacher, stand_in = tmp_path / "teacher", tmp_path / "model_repository"
+    teacher.mkdir()
+    stand_in.mkdir()
+    return teacher, stand_in
+
+
+def test_no_teacher_networks_means_v1_stands_in_with_no_overrides(folders: tuple[Path, Path]) -> None:
+    teacher, stand_in = folders
+    labeler = TeacherPipelineLabeler.local_default(teacher, stand_in)
+    assert labeler.name == "v1-stand-in-for-teacher"
+    assert labeler.networks == {}
+    assert labeler.repository == stand_in and labeler.version == "1"
+
+
+def test_a_missing_teacher_folder_is_the_same_as_an_empty_one(tmp_path: Path) -> None:
+    labeler = TeacherPipelineLabeler.local_default(tmp_path / "absent", tmp_path / "model_repository")
+    assert labeler.name == "v1-stand-in-for-teacher" and labeler.networks == {}
+
+
+def test_a_version_folder_without_model_onnx_does_not_count(folders: tuple[Path, Path]) -> None:
+    teacher, stand_in = folders
+    (teacher / "detector" / "1").mkdir(parents=True)
+    (teacher / "detector" / "1" / "model.pt").write_bytes(b"torch")
+    assert TeacherPipelineLabeler.local_default(teacher, stand_in).networks == {}
+
+
+def test_only_the_damage_teacher_overrides_damage_and_the_name_says_v1_stands_in_for_the_rest(
+        folders: tuple[Path, Path]) -> None:
+    teacher, stand_in = folders
+    damage = teacher_network(teacher, "damage_classifier")
+    labeler = TeacherPipelineLabeler.local_default(teacher, stand_in)
+    assert labeler.networks == {"damage_classifier": damage}
+    assert labeler.name == "teacher@1 (v1 standing in for detector, ocr)"
+    assert labeler.repository == stand_in and labeler.version == "1"
+
+
+def test_all_three_teacher_networks_override_everything_and_the_name_is_plain(folders: tuple[Path, Path]) -> None:
+    teacher, stand_in = folders
+    paths = {name: teacher_network(teacher, name) for name in NETWORKS}
+    labeler = TeacherPipelineLabeler.local_default(teacher, stand_in)
+    assert labeler.name == "teacher@1"
+    assert labeler.networks == paths
+    assert set(labeler.networks) == {"detector", "ocr", "damage_classifier"}
+
+
+def test_the_networks_map_is_a_copy(folders: tuple[Path, Path]) -> None:
+    teacher, stand_in = folders
+    networks = {"ocr": teacher_network(teacher, "ocr")}
+    labeler = TeacherPipelineLabeler(stand_in, networks=networks)
+    networks.clear()
+    assert set(labeler.networks) == {"ocr"}
+    assert labeler.name == "pipeline:model_repository@1"
