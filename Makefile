@@ -22,7 +22,7 @@ venv: $(STAMP)
 fonts:
 	@bash scripts/ensure-system-packages.sh
 
-# The loop on one machine (the part built so far: see README); report in .edgecv/demo-report.json
+# The whole loop on one machine (docs/demo.md); reports in .edgecv/demo-report.{json,html}
 demo: venv fonts
 	$(BIN)/edgecv demo
 
