@@ -75,3 +75,32 @@ def write_dataset(
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return out_dir
+
+
+def merge_datasets(out_dir: Path, parts: dict[str, Path]) -> Path:
+    """One edgecv-annotations/1 set from several (each part's images under `<part name>/`), replacing OUT_DIR
+    atomically. Returns OUT_DIR."""
+    from contracts.annotations import load_annotation_set
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        frames = []
+        for name, source in parts.items():
+            for frame in load_annotation_set(source).frames:
+                image = f"{name}/{frame.image}"
+                (tmp / image).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(Path(source) / frame.image, tmp / image)
+                frames.append(frame.model_copy(update={"image": image}))
+        dataset = AnnotationSet(frames=frames)
+        (tmp / "annotations.json").write_text(json.dumps(annotation_set_to_json(dataset), indent=1))
+        (tmp / "generator.json").write_text(json.dumps({"merged_from": {k: str(v) for k, v in parts.items()}}))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
