@@ -55,8 +55,15 @@ class DomainKnobs:
                    noise_sigma=(0.0, 12.0), jpeg_quality=(45, 95))
 
     @classmethod
+    def dark_preset(cls) -> DomainKnobs:
+        """Low light and mostly dark loads, wider than the staged drift on every knob (the teacher's second stage)."""
+        return cls(brightness=(0.22, 0.65), dark_load_p=0.8, blur_sigma=(0.0, 1.0), motion_blur_p=0.2,
+                   noise_sigma=(2.0, 12.0), jpeg_quality=(50, 95))
+
+    @classmethod
     def named(cls, name: str) -> DomainKnobs:
-        presets = {"default": cls, "shifted": cls.shifted_preset, "drift": cls.drift_preset, "wide": cls.wide_preset}
+        presets = {"default": cls, "shifted": cls.shifted_preset, "drift": cls.drift_preset, "wide": cls.wide_preset,
+                   "dark": cls.dark_preset}
         if name not in presets:
             raise ValueError(f"unknown domain {name!r}: one of {', '.join(presets)}")
         return presets[name]()
