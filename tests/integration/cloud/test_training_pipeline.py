@@ -28,7 +28,7 @@ from contracts.annotations import load_annotation_set
 from contracts.bundles import TrustedKey, extract_verified, public_key_from_der, verify_bundle
 from contracts.predictions import DetectedPallet, DetectedPerson, FramePrediction
 from contracts.samples import HardNegativeSample, SampleReason
-from lambdas.autolabel.teacher import TeacherPipelineLabeler
+from lambdas.autolabel.teacher import STAND_IN_REPOSITORY, TeacherPipelineLabeler
 from lambdas.common.registry import packages
 from lambdas.common.s3io import get_json, list_keys
 from lambdas.localcloud.cloud import LocalCloud
@@ -96,7 +96,10 @@ def upload_samples(cloud: LocalCloud, dataset: Path, tag: str, leak_person: bool
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     work = tmp_path_factory.mktemp("localcloud")
     with LocalCloud(work) as local:
-        local.install(labeler=TeacherPipelineLabeler.local_default(), evaluator=SubprocessEvaluator())
+        # the v1 networks as labeler: these runs test the pipeline's plumbing and gate with tiny budgets measured
+        # against v1's labels (the damage teacher's labels are the demo's business, docs/demo.md)
+        labeler = TeacherPipelineLabeler(STAND_IN_REPOSITORY, "1", name="v1-stand-in-for-teacher")
+        local.install(labeler=labeler, evaluator=SubprocessEvaluator())
         golden = write_dataset(work / "golden", 9101, GOLDEN_FRAMES, workers=1)
         s3 = local.client("s3")
         for path in sorted(golden.rglob("*")):
