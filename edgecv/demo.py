@@ -421,7 +421,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         cloud = state["cloud"]
         cloud_start = time.perf_counter()
         try:
-            demo_cloud.upload_golden(cloud, state["golden"])
+            demo_cloud.upload_dataset(cloud, state["golden"], "golden/")
             init = demo_cloud.upload_checkpoint(cloud, MODEL)
             replay = demo_cloud.upload_dataset(cloud, state["replay"], "replay/v1/")
             labeler = TeacherPipelineLabeler.local_default()

@@ -3,7 +3,7 @@
 - `publish_baseline`: v1 as production in the registry (its KMS-signed bundle in the artifacts bucket, an
   Approved package with the golden metrics measured through the ensemble), so the gate's no-regression check
   and the rollout's rollback target are real.
-- `upload_golden`, `upload_checkpoint`: the golden set (curated `golden/`) and v1's torch checkpoint, the
+- `upload_dataset`, `upload_checkpoint`: the golden and replay sets (curated bucket) and v1's torch checkpoint, the
   `init` channel the training job fine-tunes from.
 - `execution_stages`: a Step Functions execution's history split into named stages with their durations.
 - `regressed_release`: a deliberately broken v3 (v2's weights with the damage logit pushed up: it calls every
@@ -68,19 +68,13 @@ def publish_baseline(cloud: LocalCloud, signer: KmsSigner, model: str, golden_re
     return release
 
 
-def upload_golden(cloud: LocalCloud, golden: Path, prefix: str = "golden/") -> int:
-    assert cloud.settings is not None
-    s3 = cloud.client("s3")
-    files = [p for p in sorted(golden.rglob("*")) if p.is_file()]
-    for path in files:
-        s3.upload_file(str(path), cloud.settings.curated_bucket, f"{prefix}{path.relative_to(golden)}")
-    return len(files)
-
-
 def upload_dataset(cloud: LocalCloud, dataset: Path, prefix: str) -> str:
     """An edgecv-annotations set in the curated bucket under `prefix`; returns its s3:// URI."""
     assert cloud.settings is not None
-    upload_golden(cloud, dataset, prefix)
+    s3 = cloud.client("s3")
+    for path in sorted(dataset.rglob("*")):
+        if path.is_file():
+            s3.upload_file(str(path), cloud.settings.curated_bucket, f"{prefix}{path.relative_to(dataset)}")
     return f"s3://{cloud.settings.curated_bucket}/{prefix}"
 
 

@@ -131,7 +131,7 @@ class SiteFleet:
             measured[name] = site.measure()
             self.fleet.serving[name] = dict(measured[name].versions)
             for version in set(measured[name].versions.values()):
-                self.fleet._publish(site.ring, version, [health_response(measured[name])])
+                self.fleet.publish_health(site.ring, version, [health_response(measured[name])])
         return measured
 
     @staticmethod

@@ -58,9 +58,10 @@ class SimulatedFleet:
                 self.iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
                 self.serving[thing] = dict(baseline)
             for version in baseline.values():
-                self._publish(group, version, [baseline_health] * len(things))
+                self.publish_health(group, version, [baseline_health] * len(things))
 
-    def _publish(self, ring: str, version: int, responses: list[DeviceResponse]) -> None:
+    def publish_health(self, ring: str, version: int, responses: list[DeviceResponse]) -> None:
+        """The health metrics devices of `ring` publish while serving `version` (CloudWatch PutMetricData)."""
         dims = [{"Name": fm.DIM_RING, "Value": ring}, {"Name": fm.DIM_MODEL_VERSION, "Value": str(version)}]
         data = []
         for r in responses:
@@ -101,7 +102,8 @@ class SimulatedFleet:
             responses.append(r)
         for version in set(document.targets.values()):
             for group in {g for g, _ in members}:
-                self._publish(group, version, [r for (g, _), r in zip(members, responses, strict=True) if g == group])
+                answered = [r for (g, _), r in zip(members, responses, strict=True) if g == group]
+                self.publish_health(group, version, answered)
         with self._lock:
             self._reports[job_id] = reports
             self._targeted[job_id] = len(members)

@@ -63,6 +63,17 @@ def fake_python(path: Path) -> str:
     return str(path)
 
 
+def run_to_completion(emulator: LocalTrainingEmulator, job: TrainingJobSpec) -> None:
+    """Start the job, wait (30 s at most) for it to leave IN_PROGRESS, close the emulator; it must have completed."""
+    emulator.start(job)
+    deadline = time.monotonic() + 30
+    while (result := emulator.describe(job.job_name)).status is TrainingStatus.IN_PROGRESS:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    emulator.close()
+    assert result.status is TrainingStatus.COMPLETED, result.failure_reason
+
+
 @pytest.mark.parametrize("fine_tune", [False, True])
 def test_the_emulator_downloads_the_init_channel(aws: None, tmp_path: Path, fine_tune: bool) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
@@ -72,13 +83,7 @@ def test_the_emulator_downloads_the_init_channel(aws: None, tmp_path: Path, fine
     s3.put_object(Bucket="artifacts", Key="checkpoints/ocr/1/model.pt", Body=b"weights")
     emulator = LocalTrainingEmulator(s3, tmp_path / "work", python=fake_python(tmp_path / "py.sh"), cwd=tmp_path)
     job = spec("s3://artifacts/checkpoints/ocr/1/" if fine_tune else None)
-    emulator.start(job)
-    deadline = time.monotonic() + 30
-    while (result := emulator.describe(job.job_name)).status is TrainingStatus.IN_PROGRESS:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    emulator.close()
-    assert result.status is TrainingStatus.COMPLETED, result.failure_reason
+    run_to_completion(emulator, job)
     model_dir = tmp_path / "work" / job.job_name / "model"
     env = dict(line.split("=", 1) for line in (model_dir / "env.txt").read_text().splitlines())
     assert json.loads(env["SM_CHANNELS"]) == (["init", "train"] if fine_tune else ["train"])
@@ -195,13 +200,7 @@ def test_the_emulator_downloads_the_replay_channel(aws: None, tmp_path: Path, wi
     emulator = LocalTrainingEmulator(s3, tmp_path / "work", python=fake_python_listing_replay(tmp_path / "py.sh"),
                                      cwd=tmp_path)
     job = replay_spec("s3://curated/replay/v1/" if with_replay else None)
-    emulator.start(job)
-    deadline = time.monotonic() + 30
-    while (result := emulator.describe(job.job_name)).status is TrainingStatus.IN_PROGRESS:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    emulator.close()
-    assert result.status is TrainingStatus.COMPLETED, result.failure_reason
+    run_to_completion(emulator, job)
     root = tmp_path / "work" / job.job_name
     env = dict(line.split("=", 1) for line in (root / "model" / "env.txt").read_text().splitlines())
     assert json.loads(env["SM_CHANNELS"]) == (["replay", "train"] if with_replay else ["train"])
