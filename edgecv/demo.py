@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -99,12 +98,6 @@ class Stages:
         self.console.print(f"  {label}{mark} {seconds:.1f} s  {summary}", highlight=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _sequence(cache: Path, site: str, seed: int, preset: str, passes: int) -> Path:
     from training.synth.scene import DomainKnobs
     from training.synth.sequences import write_sequence
@@ -171,14 +164,16 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
              train_hyperparameters: dict[str, str] | None = None) -> DemoReport:
     from contracts.bundles import TrustedKey
     from contracts.jobs import JobOutcome, SmokeExpectations
+    from edge_appliance.pipeline_client import PipelineClient
     from edge_appliance.sample_buffer import DiskSampleStore
-    from edge_appliance.site import CameraSpec, SiteConfig, SiteRuntime, UploadSpec
     from edge_appliance.uploader import Uploader, UploaderConfig, make_s3_client
     from edgecv import demo_cloud
     from edgecv.demo_fleet import DemoSite, SiteFleet, build_site_agent
     from edgecv.demo_html import render_html
+    from edgecv.demo_sites import DeployedSite, SiteSettings, free_ports, site_group
     from edgecv.kms_signer import KmsSigner
-    from edgecv.local_triton import local_pipeline
+    from edgecv.local_greengrass import LocalDeployment, load_group_recipes, plan_group
+    from edgecv.local_triton import LocalPipeline
     from lambdas.autolabel.teacher import TeacherPipelineLabeler
     from lambdas.common.events import Release
     from lambdas.localcloud.cloud import LocalCloud, ring_group
@@ -247,20 +242,50 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                 "state_machines": cloud.machines}
 
     def start_sites(stack: ExitStack, work: Path) -> dict[str, Any]:
+        """Each site deployed by the local Greengrass deployer from the shipped recipes: Triton, then ingest."""
         cloud, signer = state["cloud"], state["signer"]
         key = TrustedKey(signer.public_key(), "kms")
+        settings: dict[str, SiteSettings] = {}
+        for site, _preset, _seed in chosen:
+            down = site == WAN_DOWN_SITE
+            grpc, http, metrics, closed = free_ports(4)
+            settings[site] = SiteSettings(
+                site_id=site, sequence=state["sequences"][site], fps=fps,
+                sampler=demo_sampler().model_dump(mode="json"),
+                buffer_cap_bytes=(2 if down else 64) * 1024 * 1024,  # a small cap at the cut-off site: evictions show
+                bucket=cloud.settings.landing_bucket,
+                upload_endpoint=f"http://127.0.0.1:{closed}" if down else cloud.endpoint,  # a closed port: WAN down
+                grpc_port=grpc, http_port=http, metrics_port=metrics)
+        group = site_group("demo-sites", list(settings.values()))
+        group_file = work / "greengrass-group.json"
+        group_file.write_text(group.model_dump_json(indent=2, exclude_defaults=True))
         demo_sites: list[DemoSite] = []
+        deployed: dict[str, DeployedSite] = {}
         colds = {}
-        for i, (site, preset, _seed) in enumerate(chosen):
-            pipeline = stack.enter_context(local_pipeline(workdir=work, watchdog=True))
-            agent = build_site_agent(site, work / site / "ota", pipeline, state["held_out"]["default"], key)
-            demo_sites.append(DemoSite(site, ring_group(ring_of(i)), pipeline, state["held_out"][preset], agent))
-            colds[site] = round(pipeline.supervisor.health().cold_start_seconds or 0, 2)
+        for i, plan in enumerate(plan_group(group, work / "greengrass", load_group_recipes())):
+            deployment = LocalDeployment(plan, stop_timeout_s=30)
+            stack.callback(deployment.stop)
+            deployment.start()
+            site = DeployedSite(deployment, settings[plan.thing_name])
+            client = PipelineClient(site.triton_url)
+            stack.callback(client.close)
+            client.refresh_versions()
+            agent = build_site_agent(site.site_id, work / site.site_id / "ota", site.triton_url, site.repository,
+                                     state["held_out"]["default"], key)
+            preset = next(p for s, p, _ in chosen if s == site.site_id)
+            demo_sites.append(DemoSite(site.site_id, ring_group(ring_of(i)), LocalPipeline(client, None),
+                                       state["held_out"][preset], agent))
+            deployed[site.site_id] = site
+            colds[site.site_id] = round(site.cold_start_seconds() or 0, 2)
         fleet = SiteFleet(cloud.client("iot"), cloud.client("cloudwatch"), demo_sites, on_job=on_job)
-        state.update(sites=demo_sites, fleet=fleet)
-        return {"summary": f"{len(demo_sites)} sites, each its own tritonserver (cold starts "
-                           f"{', '.join(f'{v:.1f}' for v in colds.values())} s) and OTA agent trusting the KMS key",
-                "cold_start_seconds": colds, "rings": {s.site_id: s.ring for s in demo_sites}}
+        state.update(sites=demo_sites, fleet=fleet, deployed=deployed)
+        return {"summary": f"{len(demo_sites)} sites deployed from the Greengrass recipes by the local deployer "
+                           f"({', '.join(deployed[demo_sites[0].site_id].states())}); each its own tritonserver "
+                           f"(cold starts {', '.join(f'{v:.1f}' for v in colds.values())} s), ingest playing its "
+                           f"forklift sequence, and an OTA agent trusting the KMS key",
+                "group_file": str(group_file), "cold_start_seconds": colds,
+                "components": {name: site.states() for name, site in deployed.items()},
+                "rings": {s.site_id: s.ring for s in demo_sites}}
 
     def on_job(site: DemoSite, document: Any, report: Any, health: Any) -> None:
         version = document.targets.get(MODEL, 0)
@@ -282,32 +307,16 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             "reason": reason, "message": None if report is None else report.message,
             "figures": None if report is None else report.figures.model_dump(mode="json")})
 
-    def edge_v1(work: Path) -> dict[str, Any]:
-        cloud = state["cloud"]
-        runtimes = {}
-        for site in state["sites"]:
-            sequence = state["sequences"][site.site_id]
-            down = site.site_id == WAN_DOWN_SITE
-            endpoint = f"http://127.0.0.1:{_free_port()}" if down else cloud.endpoint  # a closed port: WAN down
-            config = SiteConfig(
-                site_id=site.site_id, triton_url=site.pipeline.url, data_dir=work / site.site_id / "edge",
-                triton_metrics_url=site.pipeline.supervisor.process.metrics_url,
-                cameras=[CameraSpec(camera_id="door-1", source=f"synthetic:{sequence}", fps=fps,
-                                    manifest=sequence / "manifest.json")],
-                buffer_cap_bytes=(2 if down else 64) * 1024 * 1024,  # a small cap at the cut-off site: evictions show
-                sampler=demo_sampler(),
-                upload=UploadSpec(bucket=cloud.settings.landing_bucket, endpoint_url=endpoint),
-                telemetry_interval_s=2.0)
-            runtimes[site.site_id] = SiteRuntime(config)
-        for runtime in runtimes.values():
-            runtime.start()
-        for runtime in runtimes.values():
-            runtime.wait(timeout=900)
+    def edge_v1() -> dict[str, Any]:
+        deployed: dict[str, DeployedSite] = state["deployed"]
+        for site in deployed.values():
+            site.wait_ingest(timeout_s=900)
         details: dict[str, Any] = {"sites": {}}
-        for name, runtime in runtimes.items():
-            runtime.stop()
-            t = runtime.telemetry()
-            report = runtime.decisions.reports.get("door-1")
+        telemetry = {}
+        for name, site in deployed.items():
+            t = telemetry[name] = site.telemetry()
+            truck = json.loads((site.settings.sequence / "manifest.json").read_text())["truck_id"]
+            report = site.reconciliation(truck)
             details["sites"][name] = {
                 "frames": t.cameras["door-1"].frames_decided, "passes": t.passes,
                 "latency_ms": t.cameras["door-1"].latency_ms.model_dump(),
@@ -317,6 +326,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                     k: len(getattr(report, k)) for k in ("matched", "missing", "unexpected", "unread", "damaged")},
                 "buffer": t.buffer.model_dump() if t.buffer else None,
                 "upload": t.upload.model_dump() if t.upload else None,
+                "components": site.states(),
             }
             timeline.add_site(SiteSample(
                 t=now(), site=name, phase="edge_v1", model_versions={n: int(v) for n, v in
@@ -324,12 +334,13 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                 mean_read_confidence=min(1.0, t.mean_read_confidence), valid_read_share=t.valid_read_share,
                 buffer_bytes=t.buffer.bytes if t.buffer else None,
                 buffer_cap_bytes=t.buffer.cap_bytes if t.buffer else None, hard_negative_rate=t.hard_negative_rate))
-        state["runtimes"] = runtimes
+        state["telemetry"] = telemetry
         state["edge"] = details
         total_passes = sum(s["passes"] for s in details["sites"].values())
         if total_passes == 0:
             raise StageFailedError("no pallet pass was decided at any site")
-        details["summary"] = f"{len(runtimes)} sites decided {total_passes} pallet passes at {fps:g} fps each"
+        details["summary"] = (f"{len(deployed)} ingest components decided {total_passes} pallet passes at {fps:g} fps "
+                              f"each and exited (FINISHED)")
         return details
 
     def runtime_versions(site_id: str) -> dict[str, int]:
@@ -354,11 +365,10 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         return details
 
     def wan_outage() -> dict[str, Any]:
-        if WAN_DOWN_SITE not in state["runtimes"]:
+        if WAN_DOWN_SITE not in state["deployed"]:
             return {"summary": "no WAN outage staged in this run"}
         s = state["edge"]["sites"][WAN_DOWN_SITE]
-        runtime = state["runtimes"][WAN_DOWN_SITE]
-        camera = runtime.cameras[0].counters
+        camera = state["telemetry"][WAN_DOWN_SITE].cameras["door-1"]
         buffer, upload = s["buffer"], s["upload"]
         if camera.frames_decided + camera.dropped_frames != camera.frames_in or camera.inference_errors:
             raise StageFailedError(f"inference did not continue through the outage: {camera}")
@@ -374,11 +384,11 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         cloud = state["cloud"]
         bucket = cloud.settings.landing_bucket
         s3 = cloud.client("s3")
-        if WAN_DOWN_SITE not in state["runtimes"]:
+        if WAN_DOWN_SITE not in state["deployed"]:
             landed = len([k for k in _keys(s3, bucket, "samples/") if k.endswith("sample.json")])
             return {"summary": f"no WAN outage staged in this run; {landed} samples in the landing bucket"}
-        runtime = state["runtimes"][WAN_DOWN_SITE]
-        store = DiskSampleStore(runtime.config.data_dir / "buffer", cap_bytes=runtime.config.buffer_cap_bytes)
+        site = state["deployed"][WAN_DOWN_SITE]
+        store = DiskSampleStore(site.data_dir / "buffer", cap_bytes=site.settings.buffer_cap_bytes)
         store.open()
         waiting = len(store.pending())
         uploader = Uploader(store, make_s3_client(cloud.endpoint), UploaderConfig(bucket=bucket))
@@ -395,7 +405,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         timeline.add_site(SiteSample(t=now(), site=WAN_DOWN_SITE, phase="drained",
                                      model_versions=runtime_versions(WAN_DOWN_SITE),
                                      buffer_bytes=_buffered_bytes(store.counters()),
-                                     buffer_cap_bytes=runtime.config.buffer_cap_bytes))
+                                     buffer_cap_bytes=site.settings.buffer_cap_bytes))
         return {"summary": f"link back: {landed} buffered samples landed once each; {evicted} evictions counted; "
                            f"{total} samples from all sites in the landing bucket",
                 "landed": landed, "evicted": evicted, "landing_total": total,
@@ -631,7 +641,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                 return stages.report
             if stages.run("start_sites", lambda: start_sites(stack, work)) is None:
                 return stages.report
-            if stages.run("edge_v1", lambda: edge_v1(work)) is not None:
+            if stages.run("edge_v1", edge_v1) is not None:
                 stages.run("drift_detected", drift_detected)
                 stages.run("wan_outage", wan_outage)
                 stages.run("drain_samples", drain_samples)

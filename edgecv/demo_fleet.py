@@ -21,7 +21,7 @@ from edge_appliance.ota.agent import OtaAgent
 from edge_appliance.ota.config import AgentConfig
 from edge_appliance.ota.downloader import Downloader
 from edge_appliance.ota.held_out import HeldOutFrames
-from edge_appliance.ota.triton_model_server import TritonModelServer
+from edge_appliance.ota.triton_model_server import GrpcTritonControl, TritonModelServer
 from edgecv.local_triton import LocalPipeline
 from lambdas.localcloud.fleet_emulator import DeviceResponse, SimulatedFleet
 
@@ -80,16 +80,17 @@ class DemoSite:
                           frames_per_second=report["frames"] / max(seconds, 1e-6), versions=self.serving())
 
 
-def build_site_agent(site_id: str, root: Path, pipeline: LocalPipeline, smoke_set: Path,
+def build_site_agent(site_id: str, root: Path, triton_url: str, repository: Path, smoke_set: Path,
                      key: TrustedKey) -> OtaAgent:
-    """The OTA agent of one site, over that site's supervised Triton; smoke tests run `smoke_set`."""
-    assert pipeline.supervisor is not None, "a demo site supervises its own Triton"
+    """The OTA agent of one site, over that site's Triton (gRPC at `triton_url`, its runtime model `repository`);
+    smoke tests run `smoke_set`."""
     root.mkdir(parents=True, exist_ok=True)
     key_file = root / "signing-key.pub.pem"
     key_file.write_bytes(public_key_pem(key.public_key))
     config = AgentConfig(root=root / "agent", thing_name=site_id, trusted_keys=[key_file], held_out_dir=smoke_set,
                          min_free_bytes=0, download_backoff_s=0.2)
-    server = TritonModelServer(pipeline.supervisor, held_out=HeldOutFrames(smoke_set))
+    server = TritonModelServer(GrpcTritonControl(triton_url), held_out=HeldOutFrames(smoke_set),
+                               repository=repository)
     downloader = Downloader(max_bytes=config.max_bundle_bytes, attempts=config.download_attempts,
                             backoff_s=config.download_backoff_s, timeout_s=config.download_timeout_s)
     return OtaAgent(config, [key], server, downloader, lambda report: None)  # the fleet reads handle()'s report

@@ -54,6 +54,9 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> No
     for name in STAGES_UP_TO_THE_GATE:
         assert stage[name].ok, (name, stage[name].details.get("error"))
     assert stage["drain_samples"].details["landed"] > 0
+    # every site was deployed from the Greengrass recipes; each ingest process played its sequence and exited 0
+    assert {c: s for site in stage["edge_v1"].details["sites"].values() for c, s in site["components"].items()} == {
+        "com.edgecv.Triton": "RUNNING", "com.edgecv.Ingest": "FINISHED"}
     assert stage["ingest_samples"].details["ingest_samples"]["accepted"] == stage["drain_samples"].details[
         "landing_total"]
     gate = stage["eval_gate"].details["eval_gate"]
