@@ -1,7 +1,8 @@
 """`edgecv demo`: the whole loop on one machine, stage by stage, with an `edgecv-demo/1` report and an HTML one.
 
-1. Edge: every site runs its own Triton (CPU, Python backend) serving v1 and reconciles forklift passes against
-   its truck's manifest. site-2 is drifted (dark loads, low light) and captures more hard negatives; site-3 loses
+1. Edge: every site is deployed by the local Greengrass deployer from the shipped recipes (edgecv.demo_sites): its
+   own Triton (CPU, Python backend) serving v1, and an ingest process that reconciles forklift passes against its
+   truck's manifest. site-2 is drifted (dark loads, low light) and captures more hard negatives; site-3 loses
    its WAN link, keeps deciding, buffers within its byte cap and drains to the landing bucket when the link
    returns.
 2. Cloud (moto, the CDK app's state machines, the real handlers in process): the training pipeline ingests and
