@@ -156,8 +156,14 @@ def demo(
     passes: Annotated[int, typer.Option(min=1, max=100, help="forklift passes per site")] = 10,
 ) -> None:
     """The whole loop on one machine, stage by stage (JSON + HTML report); exits non-zero if a stage failed."""
+    import signal
+
     from edgecv.demo import run_demo
 
+    def terminated(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds: every site's processes, the broker and moto are stopped
+
+    signal.signal(signal.SIGTERM, terminated)
     result = run_demo(sites=sites, report_path=report, fps=fps, passes=passes)
     raise typer.Exit(0 if result.ok else 1)
 

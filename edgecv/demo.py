@@ -163,15 +163,19 @@ def ring_of(index: int) -> str:
 def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"), passes: int = 10,
              fps: float = 5.0, console: Console | None = None,
              train_hyperparameters: dict[str, str] | None = None) -> DemoReport:
-    from contracts.bundles import TrustedKey
+    from contracts.bundles import public_key_pem
     from contracts.jobs import JobOutcome, SmokeExpectations
+    from edge_appliance.ota.held_out import no_held_out
+    from edge_appliance.ota.jobs_emulator import JobsEmulatorCore, MemoryJobStore, MqttJobsEmulator
+    from edge_appliance.ota.mosquitto import Mosquitto, mosquitto_binary
+    from edge_appliance.ota.triton_model_server import GrpcTritonControl, TritonModelServer
     from edge_appliance.pipeline_client import PipelineClient
     from edge_appliance.sample_buffer import DiskSampleStore
     from edge_appliance.uploader import Uploader, UploaderConfig, make_s3_client
     from edgecv import demo_cloud
-    from edgecv.demo_fleet import DemoSite, SiteFleet, build_site_agent
+    from edgecv.demo_fleet import DemoSite, SiteFleet
     from edgecv.demo_html import render_html
-    from edgecv.demo_sites import DeployedSite, SiteSettings, free_ports, site_group
+    from edgecv.demo_sites import OTA_AGENT, DeployedSite, ProcessAgent, SiteSettings, free_ports, site_group
     from edgecv.kms_signer import KmsSigner
     from edgecv.local_greengrass import LocalDeployment, load_group_recipes, plan_group
     from edgecv.local_triton import LocalPipeline
@@ -243,9 +247,19 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                 "state_machines": cloud.machines}
 
     def start_sites(stack: ExitStack, work: Path) -> dict[str, Any]:
-        """Each site deployed by the local Greengrass deployer from the shipped recipes: Triton, then ingest."""
+        """Each site deployed by the local Greengrass deployer from the shipped recipes: Triton, ingest and the OTA
+        agent, which hears its jobs over MQTT from the IoT Jobs device-side emulator."""
         cloud, signer = state["cloud"], state["signer"]
-        key = TrustedKey(signer.public_key(), "kms")
+        if mosquitto_binary() is None:
+            raise StageFailedError("mosquitto is not installed: the OTA agents hear their jobs over MQTT "
+                                   "(scripts/ensure-system-packages.sh, which `make demo` runs, installs it)")
+        broker = stack.enter_context(Mosquitto(work / "mosquitto"))
+        store = MemoryJobStore()
+        stack.enter_context(MqttJobsEmulator(JobsEmulatorCore(store), broker.host, broker.port,
+                                             things=tuple(site for site, _, _ in chosen)))
+        key_file = work / "trusted-keys" / "bundle-signing.pub.pem"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_bytes(public_key_pem(signer.public_key()))
         settings: dict[str, SiteSettings] = {}
         for site, _preset, _seed in chosen:
             down = site == WAN_DOWN_SITE
@@ -256,7 +270,8 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                 buffer_cap_bytes=(2 if down else 64) * 1024 * 1024,  # a small cap at the cut-off site: evictions show
                 bucket=cloud.settings.landing_bucket,
                 upload_endpoint=f"http://127.0.0.1:{closed}" if down else cloud.endpoint,  # a closed port: WAN down
-                grpc_port=grpc, http_port=http, metrics_port=metrics)
+                grpc_port=grpc, http_port=http, metrics_port=metrics, trusted_key=key_file,
+                smoke_set=state["held_out"]["default"], mqtt_port=broker.port)
         group = site_group("demo-sites", list(settings.values()))
         group_file = work / "greengrass-group.json"
         group_file.write_text(group.model_dump_json(indent=2, exclude_defaults=True))
@@ -271,8 +286,9 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             client = PipelineClient(site.triton_url)
             stack.callback(client.close)
             client.refresh_versions()
-            agent = build_site_agent(site.site_id, work / site.site_id / "ota", site.triton_url, site.repository,
-                                     state["held_out"]["default"], key)
+            agent = ProcessAgent(site.site_id, store, TritonModelServer(GrpcTritonControl(site.triton_url),
+                                                                        no_held_out, repository=site.repository),
+                                 log_tail=lambda site=site: site.log_tail(OTA_AGENT))
             preset = next(p for s, p, _ in chosen if s == site.site_id)
             demo_sites.append(DemoSite(site.site_id, ring_group(ring_of(i)), LocalPipeline(client, None),
                                        state["held_out"][preset], agent))
@@ -283,7 +299,8 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         return {"summary": f"{len(demo_sites)} sites deployed from the Greengrass recipes by the local deployer "
                            f"({', '.join(deployed[demo_sites[0].site_id].states())}); each its own tritonserver "
                            f"(cold starts {', '.join(f'{v:.1f}' for v in colds.values())} s), ingest playing its "
-                           f"forklift sequence, and an OTA agent trusting the KMS key",
+                           f"forklift sequence, and its OTA agent (trusting only the KMS key) listening for jobs "
+                           f"on MQTT",
                 "group_file": str(group_file), "cold_start_seconds": colds,
                 "components": {name: site.states() for name, site in deployed.items()},
                 "rings": {s.site_id: s.ring for s in demo_sites}}

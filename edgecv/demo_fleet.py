@@ -2,7 +2,8 @@
 
 moto stores IoT jobs but has no device side; `SimulatedFleet` (lambdas.localcloud.fleet_emulator) expands a
 job's ring targets and lets each member answer through a behaviour. Here the behaviour is the site's own
-`OtaAgent`: it downloads the bundle from the job document's presigned URL (moto's S3), verifies it against the
+OTA agent, a process of the `com.edgecv.OtaAgent` component reached over MQTT (edgecv.demo_sites.ProcessAgent):
+it downloads the bundle from the job document's presigned URL (moto's S3), verifies it against the
 KMS public key, loads the new version beside the old one in that site's Triton, smoke-tests it on held-out
 frames, and only then switches the ensemble. The health a site then publishes (CloudWatch, with Ring and
 ModelVersion dimensions) is measured on that site's Triton, not assumed.
@@ -13,15 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from contracts.bundles import TrustedKey, public_key_pem
 from contracts.jobs import JobDocument, JobOutcome, JobStatusReport
 from contracts.predictions import FramePrediction
-from edge_appliance.ota.agent import OtaAgent
-from edge_appliance.ota.config import AgentConfig
-from edge_appliance.ota.downloader import Downloader
-from edge_appliance.ota.held_out import HeldOutFrames
-from edge_appliance.ota.triton_model_server import GrpcTritonControl, TritonModelServer
 from edgecv.local_triton import LocalPipeline
 from lambdas.localcloud.fleet_emulator import DeviceResponse, SimulatedFleet
 
@@ -51,17 +47,25 @@ class _Recording:
         return prediction
 
 
+class SiteAgent(Protocol):
+    """The site's OTA agent as the fleet reaches it (edgecv.demo_sites.ProcessAgent: the agent's process)."""
+
+    def handle(self, job_id: str, document: dict[str, Any]) -> JobStatusReport | None: ...
+
+    def serving_versions(self) -> dict[str, int]: ...
+
+
 @dataclass
 class DemoSite:
     site_id: str
     ring: str  # the IoT thing group of its rollout ring
     pipeline: LocalPipeline
     held_out: Path  # the site's own held-out frames: before/after accuracy on the same frames
-    agent: OtaAgent
+    agent: SiteAgent
     reports: list[JobStatusReport] = field(default_factory=list)
 
     def serving(self) -> dict[str, int]:
-        return self.agent.server.serving_versions()
+        return self.agent.serving_versions()
 
     def measure(self) -> SiteHealth:
         import time
@@ -78,22 +82,6 @@ class DemoSite:
                           mean_read_confidence=sum(reads) / len(reads) if reads else 0.0,
                           latency_p99_ms=report["latency_ms"]["p99"],
                           frames_per_second=report["frames"] / max(seconds, 1e-6), versions=self.serving())
-
-
-def build_site_agent(site_id: str, root: Path, triton_url: str, repository: Path, smoke_set: Path,
-                     key: TrustedKey) -> OtaAgent:
-    """The OTA agent of one site, over that site's Triton (gRPC at `triton_url`, its runtime model `repository`);
-    smoke tests run `smoke_set`."""
-    root.mkdir(parents=True, exist_ok=True)
-    key_file = root / "signing-key.pub.pem"
-    key_file.write_bytes(public_key_pem(key.public_key))
-    config = AgentConfig(root=root / "agent", thing_name=site_id, trusted_keys=[key_file], held_out_dir=smoke_set,
-                         min_free_bytes=0, download_backoff_s=0.2)
-    server = TritonModelServer(GrpcTritonControl(triton_url), held_out=HeldOutFrames(smoke_set),
-                               repository=repository)
-    downloader = Downloader(max_bytes=config.max_bundle_bytes, attempts=config.download_attempts,
-                            backoff_s=config.download_backoff_s, timeout_s=config.download_timeout_s)
-    return OtaAgent(config, [key], server, downloader, lambda report: None)  # the fleet reads handle()'s report
 
 
 def health_response(health: SiteHealth, outcome: JobOutcome = JobOutcome.SUCCEEDED,

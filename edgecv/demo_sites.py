@@ -8,10 +8,11 @@ The ingest process plays its forklift sequence once and exits 0 (FINISHED); what
 files it leaves, as a site's own tools would: the last `edgecv-telemetry/1` line of `telemetry.jsonl`, the
 reconciliation reports in the append-only decision log, and the sample buffer on disk.
 
-The OTA agent is not one of these processes in the demo: moto has no device side for IoT Jobs, so the rollout's
-jobs are answered in process by each site's `OtaAgent` over that site's deployed Triton (gRPC and its runtime
-model repository). The three components together, the agent over MQTT, are exercised by
-tests/integration/test_local_greengrass.py.
+The OTA agent is the third component. moto stores the rollout's IoT jobs but has no device side, so the demo's
+fleet hands each job to the site's agent the way IoT Jobs would: the jobs emulator
+(`edge_appliance.ota.jobs_emulator`) answers the agent's MQTT requests (start-next, update, notify-next) on a local
+Mosquitto, and `ProcessAgent.handle` waits for the execution's terminal status and reads the agent's report back
+from its `statusDetails`, as the cloud side does.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ from typing import Any
 
 from contracts.decisions import ReconciliationReport
 from contracts.errors import EdgecvError
+from contracts.jobs import JobStatusReport
 from contracts.telemetry import SiteTelemetry
+from edge_appliance.ota.jobs_emulator import TERMINAL, MemoryJobStore
+from edge_appliance.ota.triton_model_server import TritonModelServer
 from edgecv.local_greengrass import ComponentState, LocalDeployment, SiteGroup
 
 TRITON = "com.edgecv.Triton"
 INGEST = "com.edgecv.Ingest"
+OTA_AGENT = "com.edgecv.OtaAgent"
 
 
 class DemoSiteError(EdgecvError):
@@ -62,13 +67,16 @@ class SiteSettings:
     grpc_port: int
     http_port: int
     metrics_port: int
+    trusted_key: Path  # the PEM public key the agent accepts bundle signatures from
+    smoke_set: Path  # the held-out frames the agent smoke-tests a new version on
+    mqtt_port: int  # the local broker the jobs emulator answers on
 
 
 def site_group(group: str, sites: list[SiteSettings]) -> SiteGroup:
     """The deployment of the demo's site group: ingest (and, as its dependency, Triton) on every site."""
     return SiteGroup.model_validate({
         "format": "edgecv-greengrass-group/1", "group": group,
-        "components": {INGEST: {}},
+        "components": {INGEST: {}, OTA_AGENT: {}},
         "sites": {s.site_id: {  # paths absolute: a component runs in its own work folder
             TRITON: {"configurationUpdate": {"merge": {
                 "grpcPort": s.grpc_port, "httpPort": s.http_port, "metricsPort": s.metrics_port,
@@ -82,6 +90,10 @@ def site_group(group: str, sites: list[SiteSettings]) -> SiteGroup:
                 "buffer_cap_bytes": s.buffer_cap_bytes, "sampler": dict(s.sampler),
                 "upload": {"bucket": s.bucket, "endpoint_url": s.upload_endpoint},
                 "telemetry_interval_s": 2.0}}}},
+            OTA_AGENT: {"configurationUpdate": {"merge": {
+                "agent": {"trusted_keys": [str(s.trusted_key.resolve())], "held_out_dir": str(s.smoke_set.resolve()),
+                          "min_free_bytes": 0, "download_backoff_s": 0.2},
+                "channel": "mqtt", "channelOptions": f"--mqtt 127.0.0.1:{s.mqtt_port}"}}},
         } for s in sites},
     })
 
@@ -162,3 +174,32 @@ class DeployedSite:
 
     def states(self) -> dict[str, str]:
         return {name: state.value for name, state in self.deployment.poll().items()}
+
+
+class ProcessAgent:
+    """A site's OTA agent process, reached as IoT Jobs reach it: a job execution queued in the emulator's store,
+    announced over MQTT (notify-next), and the agent's `edgecv-ota-report/1` read back from `statusDetails`."""
+
+    def __init__(self, thing_name: str, store: MemoryJobStore, triton: TritonModelServer,
+                 log_tail: Callable[[], str], timeout_s: float = 300.0) -> None:
+        self.thing_name = thing_name
+        self.store = store
+        self.triton = triton  # read-only here: what the site's Triton serves
+        self.log_tail = log_tail
+        self.timeout_s = timeout_s
+
+    def handle(self, job_id: str, document: dict[str, Any]) -> JobStatusReport | None:
+        self.store.create_job(job_id, document, [self.thing_name], at=int(time.time()))  # epoch seconds, as IoT Jobs
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            execution = self.store.get(job_id, self.thing_name)
+            if execution is not None and execution.status in TERMINAL:
+                if "outcome" not in execution.status_details:
+                    return None  # ended without a report: the fleet counts it as failed
+                return JobStatusReport.from_status_details(job_id, self.thing_name, execution.status_details)
+            time.sleep(0.1)
+        raise DemoSiteError(f"{self.thing_name}: the OTA agent did not finish job {job_id} within "
+                            f"{self.timeout_s:.0f} s: {self.log_tail()}")
+
+    def serving_versions(self) -> dict[str, int]:
+        return self.triton.serving_versions()
