@@ -1,10 +1,10 @@
 """`edgecv demo`: the whole loop on one machine, stage by stage, with an `edgecv-demo/1` report and an HTML one.
 
 1. Edge: every site is deployed by the local Greengrass deployer from the shipped recipes (edgecv.demo_sites): its
-   own Triton (CPU, Python backend) serving v1, and an ingest process that reconciles forklift passes against its
-   truck's manifest. site-2 is drifted (dark loads, low light) and captures more hard negatives; site-3 loses
-   its WAN link, keeps deciding, buffers within its byte cap and drains to the landing bucket when the link
-   returns.
+   own Triton (CPU, Python backend) serving v1, an ingest process that reconciles forklift passes against its
+   truck's manifest, and an OTA agent process that hears its jobs over MQTT (IoT Jobs device-side emulator).
+   site-2 is drifted (dark loads, low light) and captures more hard negatives; site-3 loses its WAN link, keeps
+   deciding, buffers within its byte cap and drains to the landing bucket when the link returns.
 2. Cloud (moto, the CDK app's state machines, the real handlers in process): the training pipeline ingests and
    de-identifies the samples, auto-labels them with the teacher, fine-tunes the damage classifier from v1's
    checkpoint (the SageMaker training job emulated as a local process), gates it on the golden set through the

@@ -16,6 +16,7 @@ Reports are appended as JSON lines to `--reports FILE` (default: `<root>/reports
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -184,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = agent.status()
             print(status.model_dump_json(indent=1) if args.json else status.text())
             return 0
-        if args.command == "serve":
+        if args.command == "serve":  # a long-running component: its log says which jobs it took and how they ended
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             return _serve(agent, args)
         report = agent.recover()
         if args.command == "run-job":

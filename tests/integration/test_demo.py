@@ -56,7 +56,7 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> No
     assert stage["drain_samples"].details["landed"] > 0
     # every site was deployed from the Greengrass recipes; each ingest process played its sequence and exited 0
     assert {c: s for site in stage["edge_v1"].details["sites"].values() for c, s in site["components"].items()} == {
-        "com.edgecv.Triton": "RUNNING", "com.edgecv.Ingest": "FINISHED"}
+        "com.edgecv.Triton": "RUNNING", "com.edgecv.Ingest": "FINISHED", "com.edgecv.OtaAgent": "RUNNING"}
     assert stage["ingest_samples"].details["ingest_samples"]["accepted"] == stage["drain_samples"].details[
         "landing_total"]
     gate = stage["eval_gate"].details["eval_gate"]
@@ -75,7 +75,7 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> No
     rollback = stage["canary_rollback"]
     assert rollback.ok, rollback.details.get("error")
     regressed = rollback.details["regressed_version"]
-    assert rollback.details["canary_job"]["reason"] == "smoke_failed"
+    assert rollback.details["canary_job"]["reason"] == "smoke_failed"  # the canary's agent process reported it
     assert rollback.details["incident"]["detail"]["version"] == regressed
     assert all(s.model_versions.get(MODEL) != regressed for s in report.timeline.sites)
     assert {e.ring for e in report.timeline.rollout if e.version == regressed} == {"canary"}
