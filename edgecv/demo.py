@@ -45,6 +45,9 @@ TRAIN_HYPERPARAMETERS = {"steps": "300", "batch_size": "32", "lr": "0.0003", "se
 # issue); the demo's gate is "no worse than v1 on the golden set" (max_regression) above these floors.
 DEMO_GATES = {"damage.precision": 0.8, "damage.recall": 0.8, "damage.f1": 0.8}
 MAX_REGRESSION = 0.03
+# The drifted site's held-out damage F1 must rise at least this much under v2: on its 60 frames one pallet moves F1
+# by ~0.01-0.02, so a smaller rise is noise (a 2-step, near-v1 "v2" scored 0.843 -> 0.860).
+MIN_RECOVERY = 0.03
 
 
 class StageResult(BaseModel):
@@ -589,8 +592,9 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         lines = {k: f"{k} {before[k]['damage_f1']:.3f} -> {after[k]['damage_f1']:.3f}" for k in after}
         details = {"held_out_before": before, "held_out_after": after,
                    "summary": "held-out damage F1 (same frames, v1 -> v2): " + ", ".join(lines.values())}
-        if DRIFT_SITE in after and not after[DRIFT_SITE]["damage_f1"] > before[DRIFT_SITE]["damage_f1"]:
-            raise StageFailedError(f"the drifted site did not recover: {lines[DRIFT_SITE]}")
+        if DRIFT_SITE in after and after[DRIFT_SITE]["damage_f1"] < before[DRIFT_SITE]["damage_f1"] + MIN_RECOVERY:
+            raise StageFailedError(f"the drifted site did not recover: {lines[DRIFT_SITE]} (a recovery is a rise of "
+                                   f"at least {MIN_RECOVERY})")
         return details
 
     def regressed_v3(work: Path) -> dict[str, Any]:
