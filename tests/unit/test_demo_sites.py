@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from edgecv.demo_sites import INGEST, OTA_AGENT, TRITON, SiteSettings, site_group
+from contracts.jobs import JobOutcome, JobStatusReport
+from edge_appliance.ota.jobs_emulator import MemoryJobStore
+from edgecv.demo_sites import INGEST, OTA_AGENT, TRITON, DemoSiteError, ProcessAgent, SiteSettings, site_group
 from edgecv.local_greengrass import load_group_recipes, plan_group
 
 
@@ -46,3 +52,53 @@ def test_every_site_gets_triton_ingest_and_the_ota_agent_with_its_own_settings(t
         # its Run script reaches this site's Triton and its runtime repository, and the broker, over MQTT
         assert f"--triton-url 127.0.0.1:{port}" in agent.run and "--mqtt 127.0.0.1:1883" in agent.run
         assert f"--repository {plan.component(TRITON).work_dir / 'repository'}" in agent.run
+
+
+# ------------------------------------------------------------------------------ ProcessAgent, without a broker
+class _Serving:
+    def serving_versions(self) -> dict[str, int]:
+        return {"damage_classifier": 2}
+
+
+def _agent_answers(store: MemoryJobStore, thing: str, status: str, details: dict[str, str]) -> threading.Thread:
+    """Stands in for the agent process: takes the queued execution and ends it, as its MQTT updates would."""
+
+    def run() -> None:
+        while (execution := store.next_pending(thing)) is None:
+            time.sleep(0.01)
+        store.put(replace(execution, status=status, status_details=details))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_job_is_queued_for_the_agent_and_its_report_read_back_from_status_details() -> None:
+    store = MemoryJobStore()
+    agent = ProcessAgent("site-1", store, _Serving(), log_tail=lambda: "", timeout_s=10)  # type: ignore[arg-type]
+    sent = JobStatusReport(job_id="demo-v2-r0", thing_name="site-1", rollout_id="demo-v2", ring=0,
+                           outcome=JobOutcome.SUCCEEDED, serving={"damage_classifier": 2},
+                           reported_at=datetime.now(UTC))
+    answering = _agent_answers(store, "site-1", "SUCCEEDED", sent.status_details())
+    got = agent.handle("demo-v2-r0", {"format": "edgecv-ota-job/1"})
+    answering.join(1)
+    assert got is not None and got.outcome is JobOutcome.SUCCEEDED and got.serving == {"damage_classifier": 2}
+    assert store.document("demo-v2-r0") == {"format": "edgecv-ota-job/1"}
+    queued = store.get("demo-v2-r0", "site-1").queued_at
+    assert abs(queued - time.time()) < 60  # epoch seconds, as IoT Jobs sends queuedAt (awsiotsdk rejects ms)
+    assert agent.serving_versions() == {"damage_classifier": 2}
+
+
+def test_an_execution_ended_without_a_report_counts_as_no_report() -> None:
+    store = MemoryJobStore()
+    agent = ProcessAgent("site-2", store, _Serving(), log_tail=lambda: "", timeout_s=10)  # type: ignore[arg-type]
+    _agent_answers(store, "site-2", "FAILED", {})
+    assert agent.handle("job-1", {}) is None
+
+
+def test_an_agent_that_never_answers_is_an_error_with_its_log() -> None:
+    serving = _Serving()
+    agent = ProcessAgent("site-3", MemoryJobStore(), serving, log_tail=lambda: "start-next failed",  # type: ignore[arg-type]
+                         timeout_s=0.3)
+    with pytest.raises(DemoSiteError, match=r"did not finish job job-1 .*start-next failed"):
+        agent.handle("job-1", {})
