@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from contracts.telemetry import SiteTelemetry
+from edgecv.demo_sites import free_ports
 from edgecv.local_greengrass import (
     ComponentState,
     LocalDeployError,
@@ -161,17 +161,6 @@ def test_an_exception_inside_the_block_stops_every_site(fake_recipes, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ the real components
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.fixture(scope="module")
 def one_pass(tmp_path_factory):
     from training.synth.sequences import write_sequence
