@@ -458,13 +458,17 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             labeler = TeacherPipelineLabeler.local_default()
             cloud.install(labeler=labeler, evaluator=SubprocessEvaluator(), executions=state["fleet"])
             payload = {"run_id": "demo-v2", "model_name": MODEL, "config": {
-                "poll_seconds": 1, "auto_approve_confidence": 0.0, "entry_point": "train_damage",
+                "poll_seconds": 1, "entry_point": "train_damage",  # the default review threshold: a person decides
                 "hyperparameters": train_hyperparameters or TRAIN_HYPERPARAMETERS,
                 "init_checkpoint": init, "replay_data": replay,
                 "gates": DEMO_GATES, "max_regression": MAX_REGRESSION, "approval_status": "Approved",
                 "code_commit": _code_commit()}}
-            arn = cloud.start_execution("training", "demo-v2", payload)
-            result = cloud.wait(arn, timeout_s=1800)
+            reviewer = demo_cloud.DemoReviewer(cloud, "demo-v2").start()
+            try:
+                arn = cloud.start_execution("training", "demo-v2", payload)
+                result = cloud.wait(arn, timeout_s=1800)
+            finally:
+                reviewer.stop()
             per_stage = demo_cloud.execution_stages(cloud, arn)
         except Exception as exc:  # recorded as the failed stage
             stages.add("training_pipeline", False, time.perf_counter() - cloud_start,
@@ -492,7 +496,10 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             "deidentify": lambda o: f"{o['curated']} curated, {o['quarantined']} quarantined (person not blurred)",
             "auto_label": lambda o: f"{o['labeled']} frames labeled by {labeler.name}, mean confidence "
                                     f"{o['mean_confidence']:.2f}",
-            "review": lambda o: f"{o.get('decision')}",
+            "review": lambda o: f"{o.get('decision')} by {o.get('reviewer')}"
+                                + (f" after the labels of {reviewer.task['labels'].get('labeled', '?')} frames were "
+                                   f"parked for review" if reviewer.task else "")
+                                + (f" (reviewer error: {reviewer.error})" if reviewer.error else ""),
             "train": lambda o: f"{o.get('job_name')} {o.get('status')}: fine-tuned from v1 on "
                                f"{(out.get('dataset') or {}).get('frames', '?')} auto-labeled frames",
             "eval_gate": lambda o: f"{o['verdict']} on the golden set: " + ", ".join(

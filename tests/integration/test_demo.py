@@ -59,6 +59,8 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> No
         "com.edgecv.Triton": "RUNNING", "com.edgecv.Ingest": "FINISHED", "com.edgecv.OtaAgent": "RUNNING"}
     assert stage["ingest_samples"].details["ingest_samples"]["accepted"] == stage["drain_samples"].details[
         "landing_total"]
+    # the teacher's labels are not all confident: the execution waited on its task token for the demo's reviewer
+    assert stage["review"].details["review"]["reviewer"] == "demo-operator"
     gate = stage["eval_gate"].details["eval_gate"]
     assert gate["verdict"] in ("pass", "fail") and set(gate["metrics"]) >= {"damage.precision", "damage.f1"}
     if gate["verdict"] == "pass":  # then v2 is signed, registered, and every site took it through the rings
