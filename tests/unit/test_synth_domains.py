@@ -10,13 +10,14 @@ from training.synth.scene import DomainKnobs
 @pytest.mark.parametrize(("name", "preset"), [
     ("default", DomainKnobs()), ("shifted", DomainKnobs.shifted_preset()), ("drift", DomainKnobs.drift_preset()),
     ("wide", DomainKnobs.wide_preset()), ("dark", DomainKnobs.dark_preset()),
+    ("printer", DomainKnobs.printer_preset()),
 ])
 def test_a_known_name_returns_its_preset(name: str, preset: DomainKnobs) -> None:
     assert DomainKnobs.named(name) == preset
 
 
 def test_the_presets_differ_from_each_other() -> None:
-    presets = [DomainKnobs.named(n) for n in ("default", "shifted", "drift", "wide", "dark")]
+    presets = [DomainKnobs.named(n) for n in ("default", "shifted", "drift", "wide", "dark", "printer")]
     assert len(set(presets)) == len(presets)
 
 
@@ -26,5 +27,19 @@ def test_an_unknown_name_raises_listing_the_choices(name: str) -> None:
         DomainKnobs.named(name)
     message = str(info.value)
     assert repr(name) in message
-    for choice in ("default", "shifted", "drift", "wide", "dark"):
+    for choice in ("default", "shifted", "drift", "wide", "dark", "printer"):
         assert choice in message
+
+
+def test_the_printer_drift_prints_every_label_in_its_one_unseen_typeface() -> None:
+    from training.synth.fonts import FONT_ROOT, SHIFTED_FONTS, TRAIN_FONTS
+    from training.synth.scene import sample_scene
+
+    knobs = DomainKnobs.printer_preset()
+    assert knobs.label_font not in TRAIN_FONTS and knobs.label_font in SHIFTED_FONTS
+    labels = [p.label for seed in range(20) for p in sample_scene(seed, knobs).pallets if p.label is not None]
+    assert labels
+    assert {(label.font, label.dest_font) for label in labels} == {(str(FONT_ROOT / knobs.label_font),) * 2}
+    # the training look's labels never use it
+    normal = [p.label for seed in range(20) for p in sample_scene(seed, DomainKnobs()).pallets if p.label is not None]
+    assert str(FONT_ROOT / knobs.label_font) not in {label.font for label in normal}

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from contracts.pro import make_pro
-from training.synth.fonts import available_fonts, load_font
+from training.synth.fonts import FONT_ROOT, available_fonts, load_font
 
 SUPERSAMPLE = 3
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -65,8 +65,9 @@ def _free_line(rng: np.random.Generator) -> str:
     return tpl.format(n=int(rng.integers(10, 99999)), m=int(rng.integers(1, 9)))
 
 
-def sample_label(rng: np.random.Generator, height_px: float, shifted: bool) -> LabelSpec:
-    fonts = available_fonts(shifted)
+def sample_label(rng: np.random.Generator, height_px: float, shifted: bool, font: str | None = None) -> LabelSpec:
+    """One label's content and look; `font` (a path under the font root) prints every line in that typeface."""
+    fonts = (str(FONT_ROOT / font),) if font else available_fonts(shifted)
     n_words = int(rng.integers(1, 3))
     carrier = " ".join(rng.choice(CARRIER_WORDS, size=n_words))
     free = tuple(_free_line(rng) for _ in range(int(rng.integers(0, 3))))

@@ -32,6 +32,7 @@ class DomainKnobs:
     jpeg_quality: tuple[int, int] = (60, 95)
     label_p: float = 0.85
     damage_p: float = 0.4
+    label_font: str | None = None  # one typeface for every label (a site's label printer), under the font root
 
     @classmethod
     def shifted_preset(cls) -> DomainKnobs:
@@ -46,6 +47,12 @@ class DomainKnobs:
     def drift_preset(cls) -> DomainKnobs:
         """A staged site drift: dark loads under low light."""
         return cls(brightness=(0.3, 0.55), dark_load_p=0.9, noise_sigma=(4.0, 10.0))
+
+    @classmethod
+    def printer_preset(cls) -> DomainKnobs:
+        """A staged site drift: a new carrier's label printer, whose typeface (FreeSerif Bold) no model was trained
+        on; the rest of the look is the training one."""
+        return cls(label_font="freefont/FreeSerifBold.ttf")
 
     @classmethod
     def wide_preset(cls) -> DomainKnobs:
@@ -63,7 +70,7 @@ class DomainKnobs:
     @classmethod
     def named(cls, name: str) -> DomainKnobs:
         presets = {"default": cls, "shifted": cls.shifted_preset, "drift": cls.drift_preset, "wide": cls.wide_preset,
-                   "dark": cls.dark_preset}
+                   "dark": cls.dark_preset, "printer": cls.printer_preset}
         if name not in presets:
             raise ValueError(f"unknown domain {name!r}: one of {', '.join(presets)}")
         return presets[name]()
@@ -207,7 +214,7 @@ def _sample_pallet(rng: np.random.Generator, knobs: DomainKnobs, x: float, width
         height = float(rng.uniform(84, 210))
         height = min(height, load_height * 0.8, width * 0.75 / 0.70)
         if height >= 84:
-            label = sample_label(rng, height, knobs.shifted)
+            label = sample_label(rng, height, knobs.shifted, knobs.label_font)
     return PalletSpec(
         x=x, floor_y=floor_y, width=width, load_height=load_height, load_kind=kind,
         load_color=_color(rng, base_color, 12), wood_color=_color(rng, WOOD_COLORS[int(rng.integers(6))], 15),
