@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from contracts.pro import PRO_LENGTH, is_valid_pro
-from model_repository.ctc_decoding import CheckedNumber, FixedLength, Grammar, prefix_search
+from model_repository.ctc_decoding import CheckedNumber, FixedLength, Grammar, prefix_search, string_log_prob
 
 # ---------------------------------------------------------------- detector
 DETECTOR_CLASSES = ("pallet", "label", "person")
@@ -233,6 +233,49 @@ def read_label(pro_log_probs: np.ndarray, dest_log_probs: np.ndarray,
         pro=raw_pro if answer else None, dest=raw_dest if answer else None, confidence=conf,
         raw_pro=raw_pro, raw_dest=raw_dest, check_digit_ok=check_ok,
     )
+
+
+@dataclass(frozen=True)
+class LexiconRead:
+    """A label read against a list of expected (PRO, DEST) pairs, e.g. the truck manifests of a site.
+
+    `pro`/`dest` are the chosen entry, or None when no entry is clearly the label (`posterior` below the floor, or
+    the decoder's own best well-formed read, not in the list, is more probable than every entry)."""
+
+    pro: str | None
+    dest: str | None
+    posterior: float
+
+
+def _labels(text: str, alphabet: str) -> list[int]:
+    return [1 + alphabet.index(c) for c in text]
+
+
+def read_label_in_lexicon(pro_log_probs: np.ndarray, dest_log_probs: np.ndarray,
+                          lexicon: list[tuple[str, str]], min_posterior: float = 0.9) -> LexiconRead:
+    """The lexicon entry the lattices make most probable (exact CTC probabilities of each entry's PRO and DEST
+    line), with its posterior among the entries and the decoder's own best well-formed read. An unexpected
+    label (not in the lexicon) that the reader reads well makes its own read the most probable, so no entry is
+    chosen for it; a reader that cannot tell two entries apart gives neither the posterior it needs."""
+    entries = sorted({(pro, dest) for pro, dest in lexicon
+                      if len(pro) == PRO_LENGTH and pro.isdigit() and len(dest) == DEST_CODE_LENGTH
+                      and dest.isalpha() and dest.isupper()})
+    if not entries:
+        return LexiconRead(None, None, 0.0)
+    own = read_label(pro_log_probs, dest_log_probs, min_confidence=0.0)
+    candidates = list(entries)
+    if (own.raw_pro, own.raw_dest) not in entries and own.check_digit_ok and len(own.raw_dest) == DEST_CODE_LENGTH:
+        candidates.append((own.raw_pro, own.raw_dest))
+    scores = np.array([string_log_prob(pro_log_probs, _labels(pro, PRO_ALPHABET))
+                       + string_log_prob(dest_log_probs, _labels(DEST_PREFIX + dest, DEST_ALPHABET))
+                       for pro, dest in candidates])
+    posterior = np.exp(scores - scores.max())
+    posterior /= posterior.sum()
+    best = int(posterior.argmax())
+    if best >= len(entries) or posterior[best] < min_posterior:
+        return LexiconRead(None, None, float(posterior[best]) if best < len(entries) else 0.0)
+    pro, dest = candidates[best]
+    return LexiconRead(pro, dest, float(posterior[best]))
 
 
 # ---------------------------------------------------------------- damage classifier

@@ -186,3 +186,54 @@ def test_a_dest_line_of_the_wrong_length_has_no_answer():
     read = P.read_label(_lattice(_spelled_rows(pro, P.PRO_ALPHABET), 11),
                         _lattice(_spelled_rows("DESTMEMO", P.DEST_ALPHABET), 27))
     assert read.dest is None and read.pro is None and read.confidence == 0.0
+
+
+# ---------------------------------------------------------------- reading against a lexicon (the teacher's manifests)
+def _blurred(text: str, alphabet: str, classes: int, sure: float, rng: np.random.Generator) -> np.ndarray:
+    """A lattice that spells `text` with only `sure` of each character's mass; the rest is spread at random."""
+    rows = []
+    for c in text:
+        k = 1 + alphabet.index(c)
+        rest = rng.dirichlet(np.ones(classes - 1)) * (1 - sure)
+        row = {j + 1: float(p) for j, p in enumerate(rest)}
+        row[k] = row.get(k, 0.0) + sure
+        rows += [row, {}]
+    return _lattice(rows, classes)
+
+
+def test_a_poor_read_of_a_manifest_label_is_resolved_by_the_manifest():
+    rng = np.random.default_rng(3)
+    lexicon = [(make_pro(f"{n:09d}"), d) for n, d in ((482711930, "MEM"), (100200300, "ATL"), (555123999, "DFW"))]
+    pro, dest = lexicon[1]
+    pro_lp = _blurred(pro, P.PRO_ALPHABET, 11, 0.4, rng)
+    dest_lp = _blurred(P.DEST_PREFIX + dest, P.DEST_ALPHABET, 27, 0.4, rng)
+    assert P.read_label(pro_lp, dest_lp).pro is None  # on its own the reader gives no answer
+    read = P.read_label_in_lexicon(pro_lp, dest_lp, lexicon)
+    assert (read.pro, read.dest) == (pro, dest) and read.posterior > 0.9
+
+
+def test_a_clear_label_that_is_not_in_the_lexicon_gets_no_entry():
+    pro = make_pro("123456789")
+    lexicon = [(make_pro("123456780"), "MEM"), (make_pro("923456789"), "ATL")]  # near misses
+    read = P.read_label_in_lexicon(_log_probs(_spelled(pro, P.PRO_ALPHABET), 11),
+                                   _log_probs(_spelled("DESTMEM", P.DEST_ALPHABET), 27), lexicon)
+    assert (read.pro, read.dest, read.posterior) == (None, None, 0.0)
+
+
+def test_entries_the_reader_cannot_tell_apart_get_no_answer():
+    pro = make_pro("482711930")
+    rows = _spelled_rows(pro, P.PRO_ALPHABET)
+    twin = pro[:4] + "8" + pro[5:]  # a valid PRO too: digits 7 apart keep int(first nine) % 7
+    rows[8] = {1 + P.PRO_ALPHABET.index(pro[4]): 0.5, 1 + P.PRO_ALPHABET.index(twin[4]): 0.5}
+    lexicon = [(pro, "MEM"), (twin, "MEM")]
+    read = P.read_label_in_lexicon(_lattice(rows, 11), _lattice(_spelled_rows("DESTMEM", P.DEST_ALPHABET), 27),
+                                   lexicon)
+    assert read.pro is None and 0.3 < read.posterior < 0.7
+
+
+@pytest.mark.parametrize("lexicon", [[], [("12345", "MEM")], [(make_pro("482711930"), "mem")]])
+def test_an_empty_or_malformed_lexicon_gives_no_answer(lexicon):
+    pro = make_pro("482711930")
+    read = P.read_label_in_lexicon(_log_probs(_spelled(pro, P.PRO_ALPHABET), 11),
+                                   _log_probs(_spelled("DESTMEM", P.DEST_ALPHABET), 27), lexicon)
+    assert read.pro is None and read.dest is None
