@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from contracts.predictions import FramePrediction
 from contracts.samples import HardNegativeSample
 from lambdas.autolabel.convert import prediction_to_label
 from lambdas.common.interfaces import Labeled
@@ -59,8 +61,30 @@ class TeacherPipelineLabeler:
             self._pipeline = OnnxPalletPipeline(paths, threads=1)
         return self._pipeline
 
-    def label(self, image: bytes, sample: HardNegativeSample, image_name: str) -> Labeled:
+    def label(self, image: bytes, sample: HardNegativeSample, image_name: str,
+              lexicon: Sequence[tuple[str, str]] = ()) -> Labeled:
         with Image.open(io.BytesIO(image)) as img:
             frame = np.asarray(img.convert("RGB"))
-        pred = self._load().predict(frame)
+        pipeline = self._load()
+        pred = pipeline.predict(frame)
+        if lexicon and pred.labels:
+            pred = self._resolve_against(pipeline, frame, pred, list(lexicon))
         return prediction_to_label(pred, image_name, frame.shape[1], frame.shape[0])
+
+    @staticmethod
+    def _resolve_against(pipeline: Any, frame: np.ndarray, pred: FramePrediction,
+                         lexicon: list[tuple[str, str]]) -> FramePrediction:
+        """Each label read again against the site's manifests (`read_label_in_lexicon`): a manifest entry the
+        lattices clearly prefer replaces the reader's own answer, with its posterior as the read's confidence."""
+        from model_repository import processing as P
+
+        batch = np.stack([P.ocr_input(frame, label.bbox) for label in pred.labels])
+        pro_lp, dest_lp = pipeline.ocr.run(None, {"label": batch})
+        labels = []
+        for i, label in enumerate(pred.labels):
+            read = P.read_label_in_lexicon(pro_lp[i], dest_lp[i], lexicon)
+            if read.pro is not None and read.dest is not None:
+                label = label.model_copy(update={"pro": read.pro, "dest": read.dest, "read_confidence": read.posterior,
+                                                 "check_digit_ok": True})
+            labels.append(label)
+        return pred.model_copy(update={"labels": labels})

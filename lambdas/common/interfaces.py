@@ -6,7 +6,7 @@ to offer locally, a clearly named emulator in `lambdas.localcloud`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +26,11 @@ class Labeled:
 class Labeler(Protocol):
     """The teacher: labels one de-identified frame (JPEG bytes) of a sample."""
 
-    def label(self, image: bytes, sample: HardNegativeSample, image_name: str) -> Labeled: ...
+    def label(self, image: bytes, sample: HardNegativeSample, image_name: str,
+              lexicon: Sequence[tuple[str, str]] = ()) -> Labeled:
+        """`lexicon`: the (PRO, DEST) pairs the site's truck manifests expect; a label the teacher's reader
+        cannot read on its own may be resolved against them."""
+        ...
 
 
 class PersonCheck(Protocol):

@@ -22,6 +22,12 @@ def quarantine_key(sample_prefix: str) -> str:
     return f"quarantine/{sample_prefix}.json"
 
 
+def manifest_prefix(site_id: str) -> str:
+    """Where the truck manifests (`edgecv-manifest/1`) of a site land in the curated bucket: the transport
+    management system's feed, one object per truck. The teacher reads a site's labels against them."""
+    return f"manifests/{site_id}/"
+
+
 def run_key(run_id: str, name: str) -> str:
     return f"runs/{run_id}/{name}.json"
 

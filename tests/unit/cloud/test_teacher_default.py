@@ -71,3 +71,35 @@ def test_the_networks_map_is_a_copy(folders: tuple[Path, Path]) -> None:
     networks.clear()
     assert set(labeler.networks) == {"ocr"}
     assert labeler.name == "pipeline:model_repository@1"
+
+
+@pytest.mark.slow
+def test_labels_in_a_new_typeface_are_resolved_against_the_manifest_or_left_unread() -> None:
+    """The v1 reader on labels of the 'printer' drift, with the true pairs among distractors as the lexicon: every
+    label the teacher answers is the truth, and the lexicon answers more labels than the reader alone."""
+    import io
+
+    from contracts.pro import make_pro
+    from lambdas.autolabel.teacher import STAND_IN_REPOSITORY
+    from tests.unit.cloud.conftest import sample_record
+    from training.synth.render import render
+    from training.synth.scene import DomainKnobs, sample_scene
+
+    labeler = TeacherPipelineLabeler(STAND_IN_REPOSITORY, "1")
+    alone = with_lexicon = 0
+    for seed in range(6):
+        frame = render(sample_scene(seed, DomainKnobs.printer_preset()))
+        truth = {(p.label.pro, p.label.dest) for p in frame.pallets if p.label is not None}
+        lexicon = sorted(truth | {(make_pro(f"{n:09d}"), "ZZZ") for n in (123456789, 987654321, 555000111)})
+        buf = io.BytesIO()
+        frame.image.save(buf, format="JPEG", quality=92)
+        record = sample_record(f"printer-{seed:04d}", None)
+        for answers, lex in ((0, ()), (1, lexicon)):
+            labeled = labeler.label(buf.getvalue(), record, "x.jpg", lexicon=lex)
+            reads = {(p.label.pro, p.label.dest) for p in labeled.frame.pallets if p.label is not None}
+            if answers:
+                assert reads <= truth, f"seed {seed}: {reads - truth} is not on the frame"
+                with_lexicon += len(reads)
+            else:
+                alone += len(reads & truth)
+    assert with_lexicon > alone, (with_lexicon, alone)
