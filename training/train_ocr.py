@@ -1,7 +1,9 @@
 """Train the label reader (PRO digits + DEST letters, CTC). SageMaker conventions: see sagemaker_env.
 
-Channels: optional `train` (an edgecv-annotations/1 set: its label crops are used), optional `init`.
-Hyperparameters: steps, batch_size, lr, width, seed, synthetic_labels (label patches rendered on the
+Channels: optional `train` (an edgecv-annotations/1 set: its label crops are used), optional `replay` (another
+set, e.g. the previous version's curated data), optional `init`.
+Hyperparameters: steps, batch_size, lr, width, seed, train_share (share of each batch from the `train` crops;
+0 = uniform over all crops), synthetic_labels (label patches rendered on the
 fly with the frame renderer's camera model, in addition to the set's crops), crop_jitter, domain (the look of
 the rendered patches: `default`, or `wide` for the teacher's domain randomisation; see DomainKnobs.named).
 """
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parts = []
     if env.channel("train") is not None:
         parts.append(set_samples(env.channel("train"), rng, jitter))
+    if env.channel("replay") is not None:  # the previous version's curated data: keeps its look while fine-tuning
+        parts.append(set_samples(env.channel("replay"), rng, jitter))
     if n_synth:
         parts.append(synthetic_samples(n_synth, seed, jitter, max_dest_letters=max_dest, domain=domain))
     if not parts:
@@ -144,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     held = rng.permutation(len(xs))
     n_val = min(500, len(xs) // 10)
     val_idx, train_idx = held[:n_val], held[n_val:]
+    # train_share: the share of each batch drawn from the `train` channel's crops (a site's few samples would
+    # otherwise be a few percent of what the reader sees); 0 draws uniformly from everything.
+    n_site = len(parts[0][0]) if env.channel("train") is not None else 0
+    train_share = min(0.9, max(0.0, float(env.hp("train_share", 0.0)))) if n_site else 0.0
+    site_idx, other_idx = train_idx[train_idx < n_site], train_idx[train_idx >= n_site]
+    n_from_site = round(batch * train_share) if len(site_idx) and len(other_idx) else 0
     model = LabelReader(width=width)
     init = load_init(model, env.channel("init"))
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
@@ -155,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     with progress("label reader") as bar:
         task = bar.add_task("train", total=steps, status="")
         for step in range(steps):
-            idx = rng.choice(train_idx, size=batch)
+            idx = (np.concatenate([rng.choice(site_idx, size=n_from_site),
+                                   rng.choice(other_idx, size=batch - n_from_site)])
+                   if n_from_site else rng.choice(train_idx, size=batch))
             x = torch.from_numpy(xs[idx].astype(np.float32))
             if rng.random() < 0.5:  # contrast / inversion-free photometric jitter
                 x = x * float(rng.uniform(0.7, 1.3)) + float(rng.uniform(-0.15, 0.15))
@@ -186,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     val_em = exact_match(model, xs[val_idx], [pros[i] for i in val_idx], [dests[i] for i in val_idx])
     metrics = {
         "model": "ocr", "parameters": count_parameters(model), "steps": steps, "batch_size": batch,
-        "samples": len(xs), "synthetic_labels": n_synth, "train_seconds": round(clock.seconds, 1),
+        "samples": len(xs), "synthetic_labels": n_synth, "site_samples": n_site, "train_share": train_share,
+        "train_seconds": round(clock.seconds, 1),
         "final_loss": history[-1]["loss"], "val_exact_match": val_em, "loss_history": history, "init": init,
     }
     save_checkpoint(env.model_dir, model, {"width": width}, metrics)

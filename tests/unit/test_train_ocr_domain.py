@@ -26,3 +26,24 @@ def test_an_unknown_domain_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown domain 'moonlight'"):
         main(["--model-dir", str(tmp_path / "model"), "--hp", "domain=moonlight"])
     assert not (tmp_path / "model" / "model.onnx").exists()
+
+
+@pytest.mark.slow
+def test_train_share_and_replay_channel_are_used_and_reported(tmp_path: Path) -> None:
+    import json
+
+    from training.synth.dataset import write_dataset
+    from training.synth.scene import DomainKnobs
+
+    site = write_dataset(tmp_path / "site", seed=5, frames=3, knobs=DomainKnobs.printer_preset(), workers=1)
+    replay = write_dataset(tmp_path / "replay", seed=6, frames=3, workers=1)
+    code = main(["--model-dir", str(tmp_path / "model"), "--channel", f"train={site}", "--channel",
+                 f"replay={replay}", "--hp", "steps=2", "--hp", "batch_size=4", "--hp", "synthetic_labels=8",
+                 "--hp", "train_share=0.5", "--hp", "max_dest_letters=8"])
+    assert code == 0
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    labels = [p for f in json.loads((site / "annotations.json").read_text())["frames"] for p in f["pallets"]
+              if p.get("label")]
+    assert metrics["site_samples"] == len(labels) > 0 and metrics["train_share"] == 0.5
+    assert metrics["samples"] > metrics["site_samples"] + 8  # site + replay crops + the rendered patches
+    assert (tmp_path / "model" / "model.onnx").is_file()
