@@ -25,7 +25,7 @@ app.add_typer(simulate_app, name="simulate")
 err = Console(stderr=True)
 out = Console()
 
-PRESETS = ("default", "shifted", "drift")
+PRESETS = ("default", "shifted", "drift", "printer")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -39,7 +39,8 @@ def generate(
     seed: Annotated[int, typer.Option(help="base seed; the same seed gives the same frames")] = 1,
     frames: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
     preset: Annotated[str, typer.Option(help="domain knobs: default, shifted (unseen fonts/backgrounds, "
-                                               "low light, blur) or drift (dark loads, low light)")] = "default",
+                                               "low light, blur), drift (dark loads, low light) or printer (every "
+                                               "label in one typeface never trained on)")] = "default",
     workers: Annotated[int, typer.Option(min=1, max=64)] = 2,
 ) -> None:
     """Render a synthetic loading-bay `edgecv-annotations/1` set."""
@@ -49,8 +50,7 @@ def generate(
 
     if preset not in PRESETS:
         fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
-    knobs = {"default": DomainKnobs(), "shifted": DomainKnobs.shifted_preset(),
-             "drift": DomainKnobs.drift_preset()}[preset]
+    knobs = DomainKnobs.named(preset)
     with progress(f"render {out_dir.name}") as bar:
         task = bar.add_task("render", total=frames, status="")
         write_dataset(out_dir, seed, frames, knobs, workers=workers, progress=lambda n: bar.advance(task, n))

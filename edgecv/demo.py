@@ -3,13 +3,14 @@
 1. Edge: every site is deployed by the local Greengrass deployer from the shipped recipes (edgecv.demo_sites): its
    own Triton (CPU, Python backend) serving v1, an ingest process that reconciles forklift passes against its
    truck's manifest, and an OTA agent process that hears its jobs over MQTT (IoT Jobs device-side emulator).
-   site-2 is drifted (dark loads, low light) and captures more hard negatives; site-3 loses its WAN link, keeps
+   site-2 is drifted (a new carrier prints its labels in a typeface no model was trained on): it reads far fewer
+   labels and captures more hard negatives; site-3 loses its WAN link, keeps
    deciding, buffers within its byte cap and drains to the landing bucket when the link returns.
 2. Cloud (moto, the CDK app's state machines, the real handlers in process): the training pipeline ingests and
-   de-identifies the samples, auto-labels them with the teacher, fine-tunes the damage classifier from v1's
-   checkpoint (the SageMaker training job emulated as a local process), gates it on the golden set through the
-   same Triton ensemble (no regression vs v1, which the demo registers as production first), signs it with the
-   KMS key and registers v2.
+   de-identifies the samples, auto-labels them with the teacher (its label reads resolved against each site's
+   truck manifests), fine-tunes the label reader from v1's checkpoint (the SageMaker training job emulated as a
+   local process), gates it on the golden set through the same Triton ensemble (no regression vs v1, which the
+   demo registers as production first), signs it with the KMS key and registers v2.
 3. The rollout state machine moves v2 ring by ring (canary = site-1, then ring50, ring100): each site's real OTA
    agent downloads the presigned bundle, verifies the KMS signature, loads v2 beside v1 in its Triton,
    smoke-tests it on held-out frames and switches. Each site's held-out frames are scored before and after.
@@ -36,17 +37,22 @@ from rich.console import Console
 from edgecv.demo_timeline import DemoTimeline, RolloutEvent, SiteSample
 
 DEMO_FORMAT = "edgecv-demo/1"
-MODEL = "damage_classifier"  # the network the demo's flywheel retrains
+MODEL = "ocr"  # the network the demo's flywheel retrains: the label reader
+TRAINING_ENTRY_POINT = "train_ocr"
+METRIC = "ocr.exact_match"  # what the gate, the smoke test and the drifted site's recovery are judged on
+# The staged drift: site-2's carrier prints its labels in a typeface no model was trained on (DomainKnobs.printer).
+DRIFT_PRESET = "printer"
 RINGS = ("canary", "ring50", "ring100")
-# Fine-tuning budget of the demo's training job (~1 min on 2 cores): from v1's checkpoint, a low rate so the
-# golden set does not regress while the drifted site's samples pull the classifier towards dark loads.
-TRAIN_HYPERPARAMETERS = {"steps": "300", "batch_size": "32", "lr": "0.0003", "seed": "11", "replay_share": "0.5"}
-# The production damage gates (contracts.evaluation.GATES: F1 >= 0.92) are not met by v1 either (see the models
-# issue); the demo's gate is "no worse than v1 on the golden set" (max_regression) above these floors.
-DEMO_GATES = {"damage.precision": 0.8, "damage.recall": 0.8, "damage.f1": 0.8}
+# Fine-tuning budget of the demo's training job (~2 min on 2 cores): from v1's checkpoint; a quarter of each batch
+# from the sites' auto-labeled label crops, the rest from the replay set's and freshly rendered patches (v1's look),
+# so that learning the new typeface does not unlearn the others.
+TRAIN_HYPERPARAMETERS = {"steps": "300", "batch_size": "32", "lr": "0.001", "seed": "11", "train_share": "0.25",
+                         "synthetic_labels": "2000", "max_dest_letters": "8"}
+# The production OCR gate (contracts.evaluation.GATES: exact match >= 0.95) is not met by v1 either (see the models
+# issue); the demo's gate is "no worse than v1 on the golden set" (max_regression) above this floor.
+DEMO_GATES = {METRIC: 0.4}
 MAX_REGRESSION = 0.03
-# The drifted site's held-out damage F1 must rise at least this much under v2: on its 60 frames one pallet moves F1
-# by ~0.01-0.02, so a smaller rise is noise (a 2-step, near-v1 "v2" scored 0.843 -> 0.860).
+# The drifted site's held-out exact match must rise at least this much under v2; a smaller rise is noise.
 MIN_RECOVERY = 0.03
 
 
@@ -108,7 +114,7 @@ def _sequence(cache: Path, site: str, seed: int, preset: str, passes: int) -> Pa
 
     out = cache / f"{site}-{preset}-{seed}-{passes}"
     if not (out / "manifest.json").is_file():
-        knobs = DomainKnobs.drift_preset() if preset == "drift" else DomainKnobs()
+        knobs = DomainKnobs.named(preset)
         write_sequence(out, seed=seed, passes=passes, fps=15, knobs=knobs, truck_id=f"TRK-{seed}", door="D01")
     return out
 
@@ -131,19 +137,18 @@ def _code_commit() -> str | None:
     return out.stdout.strip()[:40] or None
 
 
-SITES = (("site-1", "default", 101), ("site-2", "drift", 202), ("site-3", "default", 303))
+SITES = (("site-1", "default", 101), ("site-2", DRIFT_PRESET, 202), ("site-3", "default", 303))
 WAN_DOWN_SITE = "site-3"
 DRIFT_SITE = "site-2"
 HELD_OUT_FRAMES = 24
-# The drifted site's before/after is judged on more frames: on 24, v1 -> v2 moved by one or two pallets either way.
-DRIFT_HELD_OUT_FRAMES = 60
+# The drifted site's before/after is judged on more frames: on 24, one or two labels move the figure a lot.
+DRIFT_HELD_OUT_FRAMES = 120
 GOLDEN_FRAMES = 150  # the gate compares v2 with v1 here: 60 frames made a 0.03 move one or two pallets
 # Labeled frames of the drifted look join the golden set (seed 9103, never trained on, not the held-out seed): a
-# golden set must represent what the fleet now sees. On the normal frames alone v2 gives up ~0.025 damage F1 for
-# ~+0.12 on drifted ones (docs/demo.md); the gate still refuses anything that regresses on the mix.
+# golden set must represent what the fleet now sees; the gate still refuses anything that regresses on the mix.
 GOLDEN_DRIFT_FRAMES = 60
 # Stands in for v1's curated training data (same generator, normal look, a seed of its own): the training job's
-# `replay` channel, half of every batch, so that learning the drifted site does not unlearn the others.
+# `replay` channel, so that learning the drifted site does not unlearn the others.
 REPLAY_FRAMES = 300
 SMOKE_FRAMES = 16
 
@@ -217,22 +222,22 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             **{f"sequence:{site}": (_sequence, (cache / "sequences", site, seed, preset, passes))
                for site, preset, seed in chosen},
             "golden": (_dataset, (cache / f"golden-9001-{GOLDEN_FRAMES}", 9001, GOLDEN_FRAMES)),
-            "golden-drift": (_dataset, (cache / f"golden-drift-9103-{GOLDEN_DRIFT_FRAMES}", 9103, GOLDEN_DRIFT_FRAMES,
-                                        "drift")),
+            "golden-drift": (_dataset, (cache / f"golden-{DRIFT_PRESET}-9103-{GOLDEN_DRIFT_FRAMES}", 9103,
+                                        GOLDEN_DRIFT_FRAMES, DRIFT_PRESET)),
             "default": (_dataset, (cache / f"held-out-9101-{HELD_OUT_FRAMES}", 9101, HELD_OUT_FRAMES)),
-            "drift": (_dataset, (cache / f"held-out-drift-9102-{DRIFT_HELD_OUT_FRAMES}", 9102, DRIFT_HELD_OUT_FRAMES,
-                                 "drift")),
+            "drift": (_dataset, (cache / f"held-out-{DRIFT_PRESET}-9102-{DRIFT_HELD_OUT_FRAMES}", 9102,
+                                 DRIFT_HELD_OUT_FRAMES, DRIFT_PRESET)),
             "replay": (_dataset, (cache / f"replay-9301-{REPLAY_FRAMES}", 9301, REPLAY_FRAMES)),
         }
         with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:  # rendering is CPU-bound
             futures = {key: pool.submit(fn, *args) for key, (fn, args) in jobs.items()}
             done = {key: future.result() for key, future in futures.items()}
         seqs = {site: done[f"sequence:{site}"] for site, _preset, _seed in chosen}
-        golden = cache / f"golden-{GOLDEN_FRAMES}-drift-{GOLDEN_DRIFT_FRAMES}"
+        golden = cache / f"golden-{GOLDEN_FRAMES}-{DRIFT_PRESET}-{GOLDEN_DRIFT_FRAMES}"
         if not (golden / "annotations.json").is_file():
             merge_datasets(golden, {"normal": done["golden"], "drift": done["golden-drift"]})
-        state.update(sequences=seqs, golden=golden, held_out={"default": done["default"],
-                                                                     "drift": done["drift"]}, replay=done["replay"])
+        state.update(sequences=seqs, golden=golden, held_out={"default": done["default"], DRIFT_PRESET: done["drift"]},
+                     replay=done["replay"])
         return {"summary": f"{len(seqs)} forklift sequences ({passes} passes each), golden set of "
                            f"{GOLDEN_FRAMES} + {GOLDEN_DRIFT_FRAMES} drifted frames, held-out sets of "
                            f"{HELD_OUT_FRAMES} (normal) and "
@@ -443,8 +448,8 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                            f"pallet F1 "
                            f"{report['detection']['pallet']['f1']:.3f}, label exact "
                            f"{report['ocr']['exact_match']:.3f}, damage F1 {report['damage']['f1']:.3f}; "
-                           f"v1 registered as production; held-out damage F1 "
-                           + ", ".join(f"{k} {v['damage_f1']:.3f}" for k, v in before.items()),
+                           f"v1 registered as production; held-out label exact match "
+                           + ", ".join(f"{k} {v['exact_match']:.3f}" for k, v in before.items()),
                 "eval": {k: report[k] for k in ("detection", "ocr", "damage", "pallet_count_accuracy")},
                 "held_out_before": before}
 
@@ -454,11 +459,12 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         try:
             demo_cloud.upload_dataset(cloud, state["golden"], "golden/")
             init = demo_cloud.upload_checkpoint(cloud, MODEL)
+            manifests = demo_cloud.upload_manifests(cloud, state["sequences"])
             replay = demo_cloud.upload_dataset(cloud, state["replay"], "replay/v1/")
             labeler = TeacherPipelineLabeler.local_default()
             cloud.install(labeler=labeler, evaluator=SubprocessEvaluator(), executions=state["fleet"])
             payload = {"run_id": "demo-v2", "model_name": MODEL, "config": {
-                "poll_seconds": 1, "entry_point": "train_damage",  # the default review threshold: a person decides
+                "poll_seconds": 1, "entry_point": TRAINING_ENTRY_POINT,  # default review threshold: a person decides
                 "hyperparameters": train_hyperparameters or TRAIN_HYPERPARAMETERS,
                 "init_checkpoint": init, "replay_data": replay,
                 "gates": DEMO_GATES, "max_regression": MAX_REGRESSION, "approval_status": "Approved",
@@ -484,7 +490,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             try:
                 record = get_json(cloud.client("s3"), cloud.settings.curated_bucket, run_key("demo-v2", "eval"))
                 out["evaluation"] = {"verdict": "fail", "failures": record.get("failures"),
-                                     "metrics": {k: record["report"]["damage"][k.split(".")[1]]
+                                     "metrics": {k: record["report"][k.split(".")[0]][k.split(".")[1]]
                                                  for k in DEMO_GATES}}
             except Exception as exc:  # the gate's record is evidence, not a requirement
                 out["evaluation"] = {"verdict": "fail", "failures": [f"no gate record: {exc}"], "metrics": {}}
@@ -494,8 +500,8 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         summaries = {
             "ingest_samples": lambda o: f"{o['accepted']} samples accepted, {o['parked']} parked",
             "deidentify": lambda o: f"{o['curated']} curated, {o['quarantined']} quarantined (person not blurred)",
-            "auto_label": lambda o: f"{o['labeled']} frames labeled by {labeler.name}, mean confidence "
-                                    f"{o['mean_confidence']:.2f}",
+            "auto_label": lambda o: f"{o['labeled']} frames labeled by {labeler.name} (labels read against "
+                                    f"{manifests} site manifests), mean confidence {o['mean_confidence']:.2f}",
             "review": lambda o: f"{o.get('decision')} by {o.get('reviewer')}"
                                 + (f" after the labels of {reviewer.task['labels'].get('labeled', '?')} frames were "
                                    f"parked for review" if reviewer.task else "")
@@ -503,7 +509,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             "train": lambda o: f"{o.get('job_name')} {o.get('status')}: fine-tuned from v1 on "
                                f"{(out.get('dataset') or {}).get('frames', '?')} auto-labeled frames",
             "eval_gate": lambda o: f"{o['verdict']} on the golden set: " + ", ".join(
-                f"{k} {v:.3f}" for k, v in o["metrics"].items() if k.startswith("damage"))
+                f"{k} {v:.3f}" for k, v in o["metrics"].items() if k.startswith(METRIC.split(".")[0]))
                 + (f"; {'; '.join(o['failures'])}" if o.get("failures") else ""),
             "export": lambda o: "candidate laid out as a Triton model version",
             "sign": lambda o: f"v{o['version']} signed with the KMS key ({o['size']} bytes)",
@@ -533,7 +539,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
 
     def rollout(rollout_id: str, release: Any, previous: Any) -> Any:
         cloud = state["cloud"]
-        smoke = SmokeExpectations(frames=SMOKE_FRAMES, metric="damage.f1", max_drop=0.25, min_accuracy=0.6,
+        smoke = SmokeExpectations(frames=SMOKE_FRAMES, metric=METRIC, max_drop=0.25, min_accuracy=0.3,
                                   max_latency_ms_p99=5000)
         payload = {"rollout_id": rollout_id, "release": release.model_dump(mode="json"),
                    "previous": previous.model_dump(mode="json"), "rings": [ring_group(r) for r in RINGS],
@@ -596,10 +602,10 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             raise StageFailedError("v2 is not serving at every site")
         after = {site.site_id: sample_health(site, "after_v2") for site in state["sites"]}
         before = state["before"]
-        lines = {k: f"{k} {before[k]['damage_f1']:.3f} -> {after[k]['damage_f1']:.3f}" for k in after}
+        lines = {k: f"{k} {before[k]['exact_match']:.3f} -> {after[k]['exact_match']:.3f}" for k in after}
         details = {"held_out_before": before, "held_out_after": after,
-                   "summary": "held-out damage F1 (same frames, v1 -> v2): " + ", ".join(lines.values())}
-        if DRIFT_SITE in after and after[DRIFT_SITE]["damage_f1"] < before[DRIFT_SITE]["damage_f1"] + MIN_RECOVERY:
+                   "summary": "held-out label exact match (same frames, v1 -> v2): " + ", ".join(lines.values())}
+        if DRIFT_SITE in after and after[DRIFT_SITE]["exact_match"] < before[DRIFT_SITE]["exact_match"] + MIN_RECOVERY:
             raise StageFailedError(f"the drifted site did not recover: {lines[DRIFT_SITE]} (a recovery is a rise of "
                                    f"at least {MIN_RECOVERY})")
         return details

@@ -3,12 +3,13 @@
 - `publish_baseline`: v1 as production in the registry (its KMS-signed bundle in the artifacts bucket, an
   Approved package with the golden metrics measured through the ensemble), so the gate's no-regression check
   and the rollout's rollback target are real.
-- `upload_dataset`, `upload_checkpoint`: the golden and replay sets (curated bucket) and v1's torch checkpoint, the
-  `init` channel the training job fine-tunes from.
+- `upload_dataset`, `upload_checkpoint`, `upload_manifests`: the golden and replay sets (curated bucket), v1's torch
+  checkpoint (the `init` channel the training job fine-tunes from) and the sites' truck manifests (the teacher
+  reads labels against them).
 - `execution_stages`: a Step Functions execution's history split into named stages with their durations.
-- `regressed_release`: a deliberately broken v3 (v2's weights with the damage logit pushed up: it calls every
-  pallet damaged), signed by the same KMS key: a bad model, not a bad signature, so only the smoke test and
-  the rollout's health checks can stop it.
+- `regressed_release`: a deliberately broken v3 (v2's weights with the reader's CTC blank pushed up: it reads
+  almost nothing; for the damage classifier, its logit pushed up), signed by the same KMS key: a bad model, not a
+  bad signature, so only the smoke test and the rollout's health checks can stop it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,21 @@ def upload_dataset(cloud: LocalCloud, dataset: Path, prefix: str) -> str:
     return f"s3://{cloud.settings.curated_bucket}/{prefix}"
 
 
+def upload_manifests(cloud: LocalCloud, sequences: dict[str, Path]) -> int:
+    """Each site's truck manifest into the curated bucket (`manifests/<site>/<truck>.json`), as the transport
+    management system's feed would put it there; the teacher reads that site's labels against it. Returns how many."""
+    from contracts.annotations import TruckManifest
+    from lambdas.common.layout import manifest_prefix
+
+    assert cloud.settings is not None
+    s3 = cloud.client("s3")
+    for site, sequence in sequences.items():
+        manifest = TruckManifest.model_validate_json((sequence / "manifest.json").read_bytes())
+        s3.put_object(Bucket=cloud.settings.curated_bucket, Key=f"{manifest_prefix(site)}{manifest.truck_id}.json",
+                      Body=manifest.model_dump_json().encode())
+    return len(sequences)
+
+
 def upload_checkpoint(cloud: LocalCloud, model: str, version: int = 1) -> str:
     """The shipped torch checkpoint of `model` vN in the artifacts bucket; returns its s3:// prefix."""
     assert cloud.settings is not None
@@ -140,6 +156,7 @@ def last_state_output(cloud: LocalCloud, execution_arn: str) -> dict[str, Any]:
 
 
 def _push_damage_logit(onnx_path: Path, shift: float) -> None:
+    """The damage classifier's logit pushed up: it calls every pallet damaged."""
     import numpy as np
     import onnx
     from onnx import numpy_helper
@@ -151,9 +168,30 @@ def _push_damage_logit(onnx_path: Path, shift: float) -> None:
     onnx.save(model, str(onnx_path))
 
 
+def _push_blank(onnx_path: Path, shift: float) -> None:
+    """The label reader's CTC blank pushed up on both heads: it reads (almost) nothing."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    for name in ("pro.out.bias", "dest.out.bias"):
+        bias = next(i for i in model.graph.initializer if i.name == name)
+        values = numpy_helper.to_array(bias).astype(np.float32).copy()
+        values[0] += shift
+        bias.CopyFrom(numpy_helper.from_array(values, name))
+    onnx.save(model, str(onnx_path))
+
+
+# network -> (how to break it, by how much): a blank pushed up by 6 still let a confident reader read a third of the
+# canary's labels, enough to pass its smoke test; 20 silences it.
+REGRESSIONS = {"damage_classifier": (_push_damage_logit, 6.0), "ocr": (_push_blank, 20.0)}
+
+
 def regressed_release(cloud: LocalCloud, signer: KmsSigner, good: Release, version: int, work: Path,
-                      shift: float = 6.0) -> Release:
-    """`good`'s model with its damage logit shifted up by `shift`, as a signed v`version` in the artifacts bucket."""
+                      shift: float | None = None) -> Release:
+    """`good`'s model broken on purpose (`REGRESSIONS`: the damage logit or the reader's blank shifted up by
+    `shift`, by default the network's own in `REGRESSIONS`), as a signed v`version` in the artifacts bucket."""
     with tempfile.TemporaryDirectory(prefix="edgecv-regressed-", dir=work) as tmp_name:
         tmp = Path(tmp_name)
         downloaded = tmp / "good.tar.gz"
@@ -162,7 +200,8 @@ def regressed_release(cloud: LocalCloud, signer: KmsSigner, good: Release, versi
         root = extract_verified(verified, tmp / "good")
         model_dir = root / good.model_name
         (model_dir / str(good.version)).rename(model_dir / str(version))
-        _push_damage_logit(model_dir / str(version) / "model.onnx", shift)
+        regress, default_shift = REGRESSIONS[good.model_name]
+        regress(model_dir / str(version) / "model.onnx", default_shift if shift is None else shift)
         out = tmp / "regressed.tar.gz"
         lineage: Any = verified.manifest.lineage
         build_bundle([ModelSource(model_dir, version)], "cpu", signer, out, lineage=lineage,

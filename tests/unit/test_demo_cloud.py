@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgecv.demo_cloud import TRAINING_STAGES, _push_damage_logit, execution_stages, last_state_output
+from edgecv.demo_cloud import TRAINING_STAGES, _push_blank, _push_damage_logit, execution_stages, last_state_output
 
 REPO = Path(__file__).resolve().parents[2]
 DAMAGE_V1 = REPO / "model_repository" / "damage_classifier" / "1" / "model.onnx"
+OCR_V1 = REPO / "model_repository" / "ocr" / "1" / "model.onnx"
 
 
 # ---- _push_damage_logit -------------------------------------------------------------------------------------------
@@ -52,6 +53,22 @@ def test_pushing_the_damage_logit_raises_every_output_by_the_shift(damage_copy: 
     assert after.shape == before.shape
     assert np.all(after > before)
     np.testing.assert_allclose(after - before, shift, atol=1e-4)
+
+
+def test_pushing_the_blank_makes_the_reader_read_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from model_repository.processing import PRO_ALPHABET, ctc_greedy
+
+    copy = tmp_path / "model.onnx"
+    shutil.copy2(OCR_V1, copy)
+    x = random_input(copy)
+    _push_blank(copy, 20.0)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(copy), providers=["CPUExecutionProvider"])
+    pro, dest = session.run(None, {session.get_inputs()[0].name: x})
+    assert np.all(pro.argmax(axis=-1) == 0) and np.all(dest.argmax(axis=-1) == 0)  # blank at every step
+    assert all(ctc_greedy(pro[i], PRO_ALPHABET)[0] == "" for i in range(len(pro)))
 
 
 def test_a_negative_shift_lowers_every_output(damage_copy: Path) -> None:
