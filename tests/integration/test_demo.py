@@ -62,7 +62,7 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> No
     # the teacher's labels are not all confident: the execution waited on its task token for the demo's reviewer
     assert stage["review"].details["review"]["reviewer"] == "demo-operator"
     gate = stage["eval_gate"].details["eval_gate"]
-    assert gate["verdict"] in ("pass", "fail") and set(gate["metrics"]) == {"ocr.exact_match"}
+    assert gate["verdict"] in ("pass", "fail") and "ocr.exact_match" in gate["metrics"]  # the gate judges the reader
     if gate["verdict"] == "pass":  # then v2 is signed, registered, and every site took it through the rings
         for name in ("export", "sign", "register", "rollout_ring_0", "rollout_ring_1", "rollout_ring_2",
                      "ota_hot_load"):
