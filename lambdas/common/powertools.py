@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import first_validation_error
@@ -38,6 +39,10 @@ def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     @metrics.log_metrics
     @wraps(fn)
     def wrapped(event: Any, context: Any) -> Any:
+        if is_metrics_disabled():
+            # Powertools does not clear a disabled flush: in one long-lived process (the local cloud) the values
+            # pile up and its 100-value auto-flush prints EMF lines regardless. Start each invocation clean.
+            metrics.clear_metrics()
         result = fn(event, context)
         metrics.add_metric(name="StepSucceeded", unit="Count", value=1)
         return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
