@@ -486,12 +486,13 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         if not ok_run and "EvaluationGate" in result.states:
             from lambdas.common.layout import run_key
             from lambdas.common.s3io import get_json
+            from lambdas.evaluate.gate import flatten, metric_path
 
             try:
                 record = get_json(cloud.client("s3"), cloud.settings.curated_bucket, run_key("demo-v2", "eval"))
                 out["evaluation"] = {"verdict": "fail", "failures": record.get("failures"),
-                                     "metrics": {k: record["report"][k.split(".")[0]][k.split(".")[1]]
-                                                 for k in DEMO_GATES}}
+                                     "metrics": flatten(record["report"], {metric_path(k): v
+                                                                           for k, v in DEMO_GATES.items()})}
             except Exception as exc:  # the gate's record is evidence, not a requirement
                 out["evaluation"] = {"verdict": "fail", "failures": [f"no gate record: {exc}"], "metrics": {}}
         names = [("ingest", "ingest_samples"), ("deid", "deidentify"), ("labels", "auto_label"),
