@@ -87,6 +87,8 @@ class Pipelines(Construct):
         curated.grant_read(f["evaluation-gate"].role, "golden/*")
         curated.grant_read_write(f["evaluation-gate"].role, "runs/*")
         artifacts.grant_read(f["evaluation-gate"].role, "training/*")
+        artifacts.grant_read(f["evaluation-gate"].role, "bundles/*")  # production versions after v1
+        signing.key.grant(f["evaluation-gate"].role, "kms:GetPublicKey")  # ... verified as a device would
         artifacts.grant_read_write(f["export"].role, "training/*")
         artifacts.grant_read_write(f["export"].role, "exports/*")
         artifacts.grant_read(f["sign"].role, "exports/*")

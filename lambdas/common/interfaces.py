@@ -7,7 +7,7 @@ to offer locally, a clearly named emulator in `lambdas.localcloud`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -70,6 +70,8 @@ class Candidate:
     version: int                   # its new version: production + 1
     version_dir: Path              # <model>/<version>/ with model.onnx, lineage.json, model.py
     pins: Mapping[str, int]        # every network's version in the ensemble: production, this one the candidate
+    # production versions the shipped repository lacks (approved after v1), extracted from their signed bundles
+    production_dirs: Mapping[str, Path] = field(default_factory=dict)  # network -> <network>/<version>/
 
 
 class Evaluator(Protocol):

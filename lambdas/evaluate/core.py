@@ -4,7 +4,8 @@ The golden set (`edgecv-annotations/1` under the configured curated prefix) and 
 (`model.tar.gz`) are fetched to a scratch folder; the training output is laid out as the candidate Triton
 version (production + 1, `lambdas.export.layout`, the same files the export step ships); the injected
 `Evaluator` runs the ensemble with that version pinned for the retrained network and every other network
-pinned to its production version, and returns `edgecv-eval/1`. The report, the pins and the gates applied
+pinned to its production version (one approved after v1 comes from its signed bundle,
+`lambdas.evaluate.production`), and returns `edgecv-eval/1`. The report, the pins and the gates applied
 are kept under `runs/`.
 """
 
@@ -23,6 +24,7 @@ from lambdas.common.layout import run_key
 from lambdas.common.registry import PackageVersion, packages, production
 from lambdas.common.s3io import list_keys, put_json
 from lambdas.evaluate.gate import NETWORK_METRICS, UnknownNetworkError, gates_for, judge
+from lambdas.evaluate.production import fetch_production_versions
 from lambdas.export.layout import lay_out_version, run_lineage
 
 BASE_VERSION = 1  # the seed models shipped in model_repository/ are version 1
@@ -64,13 +66,10 @@ def candidate_version(versions: list[PackageVersion]) -> int:
     return max([BASE_VERSION, *(p.version for p in versions)]) + 1
 
 
-def production_pins(sm: Any, networks: tuple[str, ...] = tuple(NETWORK_METRICS)) -> dict[str, int]:
-    """The version each network serves in production: its newest approved package, else the shipped v1."""
-    pins = {}
-    for name in networks:
-        prod = production(packages(sm, name))
-        pins[name] = prod.version if prod else BASE_VERSION
-    return pins
+def production_packages(sm: Any, networks: tuple[str, ...] = tuple(NETWORK_METRICS)
+                        ) -> dict[str, PackageVersion | None]:
+    """Each network's newest approved package (None: the shipped v1 serves)."""
+    return {name: production(packages(sm, name)) for name in networks}
 
 
 def evaluate(state: TrainingState, deps: Deps) -> EvaluationResult:
@@ -85,14 +84,18 @@ def evaluate(state: TrainingState, deps: Deps) -> EvaluationResult:
     versions = packages(sm, state.model_name)
     prod = production(versions)
     version = candidate_version(versions)
-    pins = {**production_pins(sm), state.model_name: version}
+    others = {n: p for n, p in production_packages(sm).items() if n != state.model_name}
+    pins = {**{n: p.version if p else BASE_VERSION for n, p in others.items()}, state.model_name: version}
     with tempfile.TemporaryDirectory(prefix="edgecv-eval-") as tmp:
         golden = Path(tmp) / "golden"
         if not download_prefix(s3, st.curated_bucket, state.config.golden_prefix, golden):
             raise ArtifactMissingError(f"no golden set under s3://{st.curated_bucket}/{state.config.golden_prefix}")
         output = fetch_model(s3, state.training.model_artifact, Path(tmp) / "model")
         version_dir = lay_out_version(output, state.model_name, version, Path(tmp) / "candidate", run_lineage(state))
-        candidate = Candidate(model_name=state.model_name, version=version, version_dir=version_dir, pins=pins)
+        production_dirs = fetch_production_versions(s3, deps.aws("kms"), st.signing_key_id, others, BASE_VERSION,
+                                                    Path(tmp) / "production")
+        candidate = Candidate(model_name=state.model_name, version=version, version_dir=version_dir, pins=pins,
+                              production_dirs=production_dirs)
         try:
             report = evaluator.evaluate(candidate, golden)
         except (OSError, ValueError) as exc:

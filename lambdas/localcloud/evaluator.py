@@ -30,8 +30,22 @@ def _ignore(_directory: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "__pycache__" or n.endswith(".pyc")]
 
 
+def _add_production_version(target: Path, version_dir: Path) -> None:
+    """A production version fetched from its bundle; one the repository already holds must be the same files."""
+    if not target.parent.is_dir():
+        raise ValueError(f"the production repository has no model {target.parent.name}")
+    if target.exists():
+        ours = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+        theirs = {p.relative_to(version_dir): p.read_bytes() for p in version_dir.rglob("*") if p.is_file()}
+        if ours != theirs:
+            raise ValueError(f"{target.parent.name}/{target.name} in the repository differs from its released bundle")
+        return
+    shutil.copytree(version_dir, target)
+
+
 def build_candidate_repository(production: Path, candidate: Candidate, dest: Path) -> Path:
-    """Copy every model folder of `production` (those with a config.pbtxt) to `dest`, then add the candidate."""
+    """Copy every model folder of `production` (those with a config.pbtxt) to `dest`, then add the candidate
+    and the production versions fetched from their bundles."""
     production, dest = Path(production), Path(dest)
     models = sorted(p for p in production.iterdir() if (p / "config.pbtxt").is_file())
     if not models:
@@ -46,6 +60,8 @@ def build_candidate_repository(production: Path, candidate: Candidate, dest: Pat
         raise ValueError(f"{production} already has {candidate.model_name}/{candidate.version}: "
                          f"a candidate never replaces a served version")
     shutil.copytree(candidate.version_dir, target)
+    for name, version_dir in sorted(candidate.production_dirs.items()):
+        _add_production_version(dest / name / Path(version_dir).name, Path(version_dir))
     missing = [f"{name}/{v}" for name, v in sorted(candidate.pins.items()) if not (dest / name / str(v)).is_dir()]
     if missing:
         raise ValueError(f"the candidate repository lacks pinned version(s) {', '.join(missing)}")

@@ -112,6 +112,20 @@ def test_only_the_signing_lambda_may_sign(synth: tuple[Template, dict, Path]) ->
     assert allows_sign == []  # Sign comes only from the role's policy; root's kms:* is overridden by the Deny
 
 
+def test_the_gate_may_verify_production_bundles_but_not_sign(synth: tuple[Template, dict, Path]) -> None:
+    tj = synth[1]
+    gate_fn = next(f for f in resources(tj, "AWS::Lambda::Function").values()
+                   if f["Properties"]["FunctionName"] == "edgecv-evaluation-gate")
+    role = gate_fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = resources(tj, "AWS::IAM::Policy")
+    mine = [st for name, st in statements(tj) if st["Effect"] == "Allow"
+            and {"Ref": role} in policies[name]["Properties"]["Roles"]]
+    actions = {a for st in mine for a in as_list(st["Action"])}
+    assert "kms:GetPublicKey" in actions and "kms:Sign" not in actions
+    resources_read = json.dumps([st["Resource"] for st in mine if "s3:GetObject*" in as_list(st["Action"])])
+    assert "/bundles/*" in resources_read and "/training/*" in resources_read
+
+
 def test_no_policy_grants_kms_or_s3_star(synth: tuple[Template, dict, Path]) -> None:
     for name, st in statements(synth[1]):
         if st["Effect"] != "Allow":
