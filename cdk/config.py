@@ -28,6 +28,10 @@ class CloudConfig(BaseModel):
         default="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-cpu-py311",
         title="SageMaker training image (script mode runs training/train_*.py)")
     training_instance_type: str = Field(default="ml.m5.xlarge")
+    processing_image_uri: str = Field(
+        default="edgecv-processing:latest",
+        title="the processing image (docker/processing.Dockerfile, pushed to ECR): evaluation gate, teacher labeling")
+    processing_instance_type: str = Field(default="ml.m5.xlarge")
     landing_transition_days: int = Field(default=30, ge=1, title="days before landing samples move to IA")
     artifact_lock_days: int = Field(default=365, ge=1, title="object-lock retention for released bundles")
     alarm_email: str | None = Field(default=None, title="subscribe this address to the alarm topic")

@@ -190,7 +190,6 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
     from lambdas.autolabel.teacher import TeacherPipelineLabeler
     from lambdas.common.events import Release
     from lambdas.localcloud.cloud import LocalCloud, ring_group
-    from lambdas.localcloud.evaluator import SubprocessEvaluator
     from training.evaluation import evaluate, write_json_atomic
     from training.synth.dataset import merge_datasets
 
@@ -462,7 +461,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             manifests = demo_cloud.upload_manifests(cloud, state["sequences"])
             replay = demo_cloud.upload_dataset(cloud, state["replay"], "replay/v1/")
             labeler = TeacherPipelineLabeler.local_default()
-            cloud.install(labeler=labeler, evaluator=SubprocessEvaluator(), executions=state["fleet"])
+            cloud.install(labeler=labeler, executions=state["fleet"])
             payload = {"run_id": "demo-v2", "model_name": MODEL, "config": {
                 "poll_seconds": 1, "entry_point": TRAINING_ENTRY_POINT,  # default review threshold: a person decides
                 "hyperparameters": train_hyperparameters or TRAIN_HYPERPARAMETERS,
@@ -483,7 +482,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         out = result.output or demo_cloud.last_state_output(cloud, arn)
         ok_run = result.status == "SUCCEEDED"
         failed_at = None if ok_run else (result.states[-1] if result.states else "?")
-        if not ok_run and "EvaluationGate" in result.states:
+        if not ok_run and "GateFailed" in result.states:
             from lambdas.common.layout import run_key
             from lambdas.common.s3io import get_json
             from lambdas.evaluate.gate import flatten, metric_path

@@ -113,7 +113,8 @@ TRAINING_STAGES = {
     "ingest": ("Ingest",), "deidentify": ("Deidentify",), "auto_label": ("AutoLabel",),
     "review": ("ReviewGate", "ReviewRoute", "HumanReview", "HumanRoute", "ReviewRejected"),
     "train": ("BuildDataset", "StartTraining", "WaitForTraining", "PollTraining", "TrainingRoute", "TrainingFailed"),
-    "eval_gate": ("EvaluationGate", "GateRoute", "GateFailed"), "export": ("Export",), "sign": ("Sign",),
+    "eval_gate": ("StartEvaluation", "WaitForEvaluation", "PollEvaluation", "GateRoute", "GateFailed",
+                  "EvaluationFailed"), "export": ("Export",), "sign": ("Sign",),
     "register": ("Register",),
 }
 

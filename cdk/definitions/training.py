@@ -14,7 +14,8 @@ from typing import Any
 from cdk.definitions.asl import task
 
 TRAINING_FUNCTIONS = ("Ingest", "Deidentify", "AutoLabel", "ReviewGate", "RequestReview", "BuildDataset",
-                      "StartTraining", "PollTraining", "EvaluationGate", "Export", "Sign", "Register")
+                      "StartTraining", "PollTraining", "StartEvaluation", "PollEvaluation", "Export", "Sign",
+                      "Register")
 
 
 def training_definition() -> dict[str, Any]:
@@ -60,7 +61,7 @@ def training_definition() -> dict[str, Any]:
         "TrainingRoute": {
             "Type": "Choice",
             "Choices": [
-                {"Variable": "$.training.status", "StringEquals": "Completed", "Next": "EvaluationGate"},
+                {"Variable": "$.training.status", "StringEquals": "Completed", "Next": "StartEvaluation"},
                 {"Or": [{"Variable": "$.training.status", "StringEquals": "InProgress"},
                         {"Variable": "$.training.status", "StringEquals": "Stopping"}],
                  "Next": "WaitForTraining"},
@@ -68,13 +69,27 @@ def training_definition() -> dict[str, Any]:
             "Default": "TrainingFailed",
         },
         "TrainingFailed": {"Type": "Fail", "Error": "TrainingFailed", "Cause": "the training job did not complete"},
-        "EvaluationGate": task("EvaluationGate", "GateRoute", "$.evaluation",
-                               comment="golden set through the same ensemble; per-class gates, no regression"),
+        "StartEvaluation": task("StartEvaluation", "WaitForEvaluation", "$.evaluation",
+                                comment="stage the candidate; a processing job runs the golden set through the same "
+                                        "ensemble"),
+        "WaitForEvaluation": {"Type": "Wait", "SecondsPath": "$.config.poll_seconds", "Next": "PollEvaluation"},
+        "PollEvaluation": task("PollEvaluation", "GateRoute", "$.evaluation",
+                               comment="once the job completed: per-class gates, no regression against production"),
         "GateRoute": {
             "Type": "Choice",
-            "Choices": [{"Variable": "$.evaluation.verdict", "StringEquals": "pass", "Next": "Export"}],
-            "Default": "GateFailed",
+            "Choices": [
+                {"Or": [{"Variable": "$.evaluation.status", "StringEquals": "InProgress"},
+                        {"Variable": "$.evaluation.status", "StringEquals": "Stopping"}],
+                 "Next": "WaitForEvaluation"},
+                {"And": [{"Variable": "$.evaluation.status", "StringEquals": "Completed"},
+                         {"Variable": "$.evaluation.verdict", "StringEquals": "pass"}], "Next": "Export"},
+                {"And": [{"Variable": "$.evaluation.status", "StringEquals": "Completed"},
+                         {"Variable": "$.evaluation.verdict", "StringEquals": "fail"}], "Next": "GateFailed"},
+            ],
+            "Default": "EvaluationFailed",
         },
+        "EvaluationFailed": {"Type": "Fail", "Error": "EvaluationFailed",
+                             "Cause": "the evaluation job did not complete"},
         "GateFailed": {"Type": "Fail", "Error": "EvaluationGateFailed",
                        "Cause": "the candidate missed a gate or regressed against production"},
         "Export": task("Export", "Sign", "$.export", comment="lay the trained model out as a Triton model version"),

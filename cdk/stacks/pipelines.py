@@ -29,6 +29,7 @@ from cdk.stacks.signing import Signing
 # AWS's own Powertools layer (v3, Python 3.11, x86_64); it carries Powertools and its extras.
 POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:18"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+HEAVY_FUNCTIONS = ("sign", "export", "autolabel", "start-evaluation", "evaluation-gate")  # 5 min, 1 GiB
 
 
 class Pipelines(Construct):
@@ -42,10 +43,18 @@ class Pipelines(Construct):
                                       description="SageMaker training jobs: read datasets, write model artifacts")
         lake.curated.grant_read(self.training_role, "datasets/*")
         lake.artifacts.grant_read_write(self.training_role, "training/*")
-        self.training_role.add_to_policy(iam.PolicyStatement(
-            actions=["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                     "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData"],
-            resources=["*"]))
+        self.processing_role = iam.Role(
+            self, "ProcessingJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="SageMaker processing jobs (evaluation gate): read the golden set and staged versions, "
+                        "write reports")
+        lake.curated.grant_read(self.processing_role, "golden/*")
+        lake.artifacts.grant_read_write(self.processing_role, "evaluations/*")
+        for role in (self.training_role, self.processing_role):
+            role.add_to_policy(iam.PolicyStatement(
+                actions=["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                         "cloudwatch:PutMetricData"],
+                resources=["*"]))
         code = lambda_code(config.lambda_dependencies)
         layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools",
                                                             POWERTOOLS_LAYER.format(region=stack.region))
@@ -53,7 +62,9 @@ class Pipelines(Construct):
             "LANDING_BUCKET": lake.landing.bucket_name, "CURATED_BUCKET": lake.curated.bucket_name,
             "ARTIFACTS_BUCKET": lake.artifacts.bucket_name, "SIGNING_KEY_ID": signing.key.key_arn,
             "TRAINING_ROLE_ARN": self.training_role.role_arn, "TRAINING_IMAGE": config.training_image_uri,
-            "TRAINING_INSTANCE_TYPE": config.training_instance_type, "EVENT_BUS": self.bus.event_bus_name,
+            "TRAINING_INSTANCE_TYPE": config.training_instance_type,
+            "PROCESSING_ROLE_ARN": self.processing_role.role_arn, "PROCESSING_IMAGE": config.processing_image_uri,
+            "PROCESSING_INSTANCE_TYPE": config.processing_instance_type, "EVENT_BUS": self.bus.event_bus_name,
             "RING_GROUPS": ",".join(ring_group_name(r) for r in config.rings),
             "POWERTOOLS_METRICS_NAMESPACE": "edgecv/cloud",
         }
@@ -84,18 +95,27 @@ class Pipelines(Construct):
                 actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:AddTags"],
                 resources=[stack.format_arn(service="sagemaker", resource="training-job", resource_name="edgecv-*")]))
         self.training_role.grant_pass_role(f["start-training"].role)
-        curated.grant_read(f["evaluation-gate"].role, "golden/*")
+        curated.grant_read(f["start-evaluation"].role, "golden/*")
+        artifacts.grant_read(f["start-evaluation"].role, "training/*")
+        artifacts.grant_read(f["start-evaluation"].role, "bundles/*")  # production versions after v1
+        signing.key.grant(f["start-evaluation"].role, "kms:GetPublicKey")  # ... verified as a device would
+        artifacts.grant_read_write(f["start-evaluation"].role, "evaluations/*")
+        self.processing_role.grant_pass_role(f["start-evaluation"].role)
+        artifacts.grant_read(f["evaluation-gate"].role, "evaluations/*")
         curated.grant_read_write(f["evaluation-gate"].role, "runs/*")
-        artifacts.grant_read(f["evaluation-gate"].role, "training/*")
-        artifacts.grant_read(f["evaluation-gate"].role, "bundles/*")  # production versions after v1
-        signing.key.grant(f["evaluation-gate"].role, "kms:GetPublicKey")  # ... verified as a device would
+        processing_jobs = stack.format_arn(service="sagemaker", resource="processing-job", resource_name="edgecv-*")
+        f["start-evaluation"].add_to_role_policy(iam.PolicyStatement(
+            actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:AddTags"],
+            resources=[processing_jobs]))
+        f["evaluation-gate"].add_to_role_policy(iam.PolicyStatement(
+            actions=["sagemaker:DescribeProcessingJob"], resources=[processing_jobs]))
         artifacts.grant_read_write(f["export"].role, "training/*")
         artifacts.grant_read_write(f["export"].role, "exports/*")
         artifacts.grant_read(f["sign"].role, "exports/*")
         artifacts.grant_read_write(f["sign"].role, "bundles/*")
         signing.restrict_sign_to(f["sign"].role)
         artifacts.grant_read(f["register"].role, "bundles/*")
-        for key in ("evaluation-gate", "register"):
+        for key in ("start-evaluation", "evaluation-gate", "register"):
             f[key].add_to_role_policy(iam.PolicyStatement(
                 actions=["sagemaker:CreateModelPackage", "sagemaker:ListModelPackages",
                          "sagemaker:DescribeModelPackage"] if key == "register" else
@@ -129,7 +149,7 @@ class Pipelines(Construct):
         acknowledge_prefix_grants(self, [
             (landing, "samples/*"), (landing, "parked/*"), (curated, "runs/*"), (curated, "samples/*"),
             (curated, "quarantine/*"), (curated, "reviews/*"), (curated, "datasets/*"),
-            (curated, "golden/*"), (artifacts, "training/*"),
+            (curated, "golden/*"), (artifacts, "training/*"), (artifacts, "evaluations/*"),
             (artifacts, "exports/*"), (artifacts, "bundles/*")])
         acknowledge(self, "AwsSolutions-IAM5", "X-Ray PutTraceSegments, CloudWatch GetMetricData/PutMetricData "
                     "(namespace-conditioned) and ECR GetAuthorizationToken have no resource-level permissions",
@@ -137,11 +157,13 @@ class Pipelines(Construct):
         acknowledge(self, "AwsSolutions-IAM5", "a state machine may invoke any version/alias of its own functions "
                     "(function ARN + ':*'), nothing else",
                     *(f"Resource::{arn_token(fn)}:*" for fn in self.functions.values()))
-        acknowledge(self, "AwsSolutions-IAM5", "training jobs, IoT jobs and model packages are limited to the "
-                    "edgecv-* names this pipeline creates; rollout cancel flags to the edgecv/rollouts/ parameters; "
-                    "DescribeJobExecution is authorized on the thing, any device of the fleet may be in a ring",
+        acknowledge(self, "AwsSolutions-IAM5", "training and processing jobs, IoT jobs and model packages are limited "
+                    "to the edgecv-* names this pipeline creates; rollout cancel flags to the edgecv/rollouts/ "
+                    "parameters; DescribeJobExecution is authorized on the thing, any device of the fleet may be "
+                    "in a ring",
                     *(arn_finding(self, svc, res) for svc, res in (
-                        ("sagemaker", "training-job/edgecv-*"), ("sagemaker", "model-package/edgecv-*"),
+                        ("sagemaker", "training-job/edgecv-*"), ("sagemaker", "processing-job/edgecv-*"),
+                        ("sagemaker", "model-package/edgecv-*"),
                         ("iot", "job/edgecv-*"), ("ssm", "parameter/edgecv/rollouts/*"), ("iot", "thing/*"))))
         acknowledge(self, "AwsSolutions-L1", "pinned to Python 3.11, the one runtime the whole project (edge, "
                     "Triton python backend stub, training) is built and tested on")
@@ -156,8 +178,8 @@ class Pipelines(Construct):
         return lambda_.Function(
             self, f"Fn-{key}", function_name=f"edgecv-{key}", runtime=lambda_.Runtime.PYTHON_3_11,
             handler=handler, code=code, layers=[layer], role=role, log_group=log_group,
-            timeout=cdk.Duration.minutes(5 if key in ("sign", "export", "autolabel", "evaluation-gate") else 1),
-            memory_size=1024 if key in ("sign", "export", "autolabel", "evaluation-gate") else 256,
+            timeout=cdk.Duration.minutes(5 if key in HEAVY_FUNCTIONS else 1),
+            memory_size=1024 if key in HEAVY_FUNCTIONS else 256,
             tracing=lambda_.Tracing.ACTIVE, environment={**env, "POWERTOOLS_SERVICE_NAME": f"edgecv-{key}"})
 
     def _state_machine(self, construct_id: str, name: str, definition: dict) -> sfn.StateMachine:

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from lambdas.common.errors import CloudError
-from lambdas.common.interfaces import Evaluator, JobExecutions, Labeler, PersonCheck, TrainingBackend
+from lambdas.common.interfaces import JobExecutions, Labeler, PersonCheck, ProcessingBackend, TrainingBackend
 from lambdas.common.settings import Settings
 
 
@@ -30,7 +30,7 @@ class Deps:
     labeler: Labeler | None = None
     person_check: PersonCheck | None = None
     training: TrainingBackend | None = None
-    evaluator: Evaluator | None = None
+    processing: ProcessingBackend | None = None
     executions: JobExecutions | None = None
     clock: Callable[[], float] = time.time
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -67,6 +67,7 @@ def current() -> Deps:
 
 
 def aws_defaults() -> Deps:
+    from lambdas.common.processing import SageMakerProcessing
     from lambdas.deidentify.blur_check import BlurCheck
     from lambdas.rollout.iot_executions import IotJobExecutions
     from lambdas.training.sagemaker import SageMakerTraining
@@ -74,5 +75,6 @@ def aws_defaults() -> Deps:
     settings = Settings.from_env()
     deps = Deps(settings=settings, person_check=BlurCheck())
     deps.training = SageMakerTraining(deps.aws("sagemaker"), settings)
+    deps.processing = SageMakerProcessing(deps.aws("sagemaker"), settings)
     deps.executions = IotJobExecutions(deps.aws("iot"))
     return deps

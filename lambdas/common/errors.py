@@ -27,6 +27,10 @@ class TrainingError(CloudError):
     """The training job could not be started or described."""
 
 
+class ProcessingError(CloudError):
+    """A processing job (evaluation, teacher labeling) could not be started or described."""
+
+
 class EvaluationError(CloudError):
     """The candidate could not be evaluated (not a gate verdict: the evaluation itself failed)."""
 

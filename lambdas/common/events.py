@@ -108,13 +108,28 @@ class GateVerdict(StrEnum):
     FAIL = "fail"
 
 
+class ProcessingResult(_Model):
+    """A SageMaker Processing job's state (same status names as training jobs)."""
+
+    job_name: str
+    status: TrainingStatus
+    failure_reason: str | None = None
+
+
 class EvaluationResult(_Model):
-    verdict: GateVerdict
+    """The evaluation job of a candidate and, once it completed, the gate's verdict."""
+
+    job_name: str
+    status: TrainingStatus
+    verdict: GateVerdict | None = Field(default=None, title="set when the job completed and the gate judged")
     failures: list[str] = Field(default_factory=list)
     candidate_version: int = Field(ge=1)
     production_version: int | None = None
-    report_key: str
+    pins: dict[str, int] = Field(default_factory=dict, title="every network's version in the judged ensemble")
+    report_key: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict, title="the gated metrics, flattened")
+    failure_reason: str | None = None
+    polls: int = Field(default=0, ge=0)
 
 
 class ExportResult(_Model):

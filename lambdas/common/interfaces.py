@@ -7,14 +7,13 @@ to offer locally, a clearly named emulator in `lambdas.localcloud`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 from contracts.annotations import AnnotatedFrame
 from contracts.jobs import JobStatusReport
 from contracts.samples import HardNegativeSample
-from lambdas.common.events import TrainingResult
+from lambdas.common.events import ProcessingResult, TrainingResult
 
 
 @dataclass(frozen=True)
@@ -63,21 +62,23 @@ class TrainingBackend(Protocol):
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A trained network laid out as a Triton version, and the ensemble it is to be judged in."""
+class ProcessingJobSpec:
+    """A SageMaker Processing job: `python -m <module> --input-root IN --output-root OUT <arguments>` in the
+    processing image. Each input (an S3 prefix) is downloaded to IN/<name> before the module starts; each
+    output folder OUT/<name> is uploaded to its S3 prefix when the module exits 0."""
 
-    model_name: str                # the retrained network (detector, ocr, damage_classifier)
-    version: int                   # its new version: production + 1
-    version_dir: Path              # <model>/<version>/ with model.onnx, lineage.json, model.py
-    pins: Mapping[str, int]        # every network's version in the ensemble: production, this one the candidate
-    # production versions the shipped repository lacks (approved after v1), extracted from their signed bundles
-    production_dirs: Mapping[str, Path] = field(default_factory=dict)  # network -> <network>/<version>/
+    job_name: str
+    module: str                        # e.g. edgecv.jobs.evaluate_candidate
+    inputs: Mapping[str, str]          # name -> s3://bucket/prefix/
+    outputs: Mapping[str, str]         # name -> s3://bucket/prefix/
+    arguments: Sequence[str] = ()
+    max_runtime_seconds: int = 3600
 
 
-class Evaluator(Protocol):
-    """Runs the pallet pipeline with a candidate version over an edgecv-annotations/1 set; returns edgecv-eval/1."""
+class ProcessingBackend(Protocol):
+    def start(self, spec: ProcessingJobSpec) -> None: ...
 
-    def evaluate(self, candidate: Candidate, dataset_dir: Path) -> dict: ...
+    def describe(self, job_name: str) -> ProcessingResult: ...
 
 
 class JobExecutions(Protocol):

@@ -20,6 +20,9 @@ class Settings(BaseModel):
     training_role_arn: str = ""
     training_image: str = ""
     training_instance_type: str = "ml.m5.xlarge"
+    processing_role_arn: str = ""
+    processing_image: str = Field(default="", title="the processing image (Triton + edgecv): evaluation, teacher")
+    processing_instance_type: str = "ml.m5.xlarge"
     event_bus: str = "edgecv-incidents"
     ring_groups: list[str] = Field(default_factory=list)
 
@@ -32,6 +35,9 @@ class Settings(BaseModel):
                 artifacts_bucket=env.get("ARTIFACTS_BUCKET", ""), signing_key_id=env.get("SIGNING_KEY_ID", ""),
                 training_role_arn=env.get("TRAINING_ROLE_ARN", ""), training_image=env.get("TRAINING_IMAGE", ""),
                 training_instance_type=env.get("TRAINING_INSTANCE_TYPE", "ml.m5.xlarge"),
+                processing_role_arn=env.get("PROCESSING_ROLE_ARN", ""),
+                processing_image=env.get("PROCESSING_IMAGE", ""),
+                processing_instance_type=env.get("PROCESSING_INSTANCE_TYPE", "ml.m5.xlarge"),
                 event_bus=env.get("EVENT_BUS", "edgecv-incidents"),
                 ring_groups=[g for g in env.get("RING_GROUPS", "").split(",") if g])
         except ValidationError as exc:

@@ -1,16 +1,18 @@
-"""Evaluate the trained candidate on the golden set and apply the gate.
+"""The evaluation gate: start the evaluation job of a trained candidate, poll it, judge its report.
 
-The golden set (`edgecv-annotations/1` under the configured curated prefix) and the training output
-(`model.tar.gz`) are fetched to a scratch folder; the training output is laid out as the candidate Triton
-version (production + 1, `lambdas.export.layout`, the same files the export step ships); the injected
-`Evaluator` runs the ensemble with that version pinned for the retrained network and every other network
-pinned to its production version (one approved after v1 comes from its signed bundle,
-`lambdas.evaluate.production`), and returns `edgecv-eval/1`. The report, the pins and the gates applied
-are kept under `runs/`.
+Start: the training output (`model.tar.gz`) is laid out as the candidate Triton version (production + 1,
+`lambdas.export.layout`, the same files the export step ships) and staged under `evaluations/<run>/versions/`
+in the artifacts bucket with every production version after v1 (fetched from its signed bundle,
+`lambdas.evaluate.production`). A processing job (`edgecv.jobs.evaluate_candidate` in the processing image;
+locally the same module as a process) runs the ensemble on the golden set with the candidate pinned for the
+retrained network and every other network pinned to its production version, and writes `edgecv-eval/1` to
+`evaluations/<run>/report/`. Poll: once the job completed, the gate judges that report (per-network gates, no
+regression against production); the report, the pins and the gates applied are kept under `runs/`.
 """
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -18,11 +20,12 @@ from typing import Any
 
 from lambdas.common.deps import Deps
 from lambdas.common.errors import ArtifactMissingError, EvaluationError
-from lambdas.common.events import EvaluationResult, TrainingState
-from lambdas.common.interfaces import Candidate
+from lambdas.common.events import EvaluationResult, TrainingState, TrainingStatus
+from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.layout import run_key
+from lambdas.common.processing import job_name
 from lambdas.common.registry import PackageVersion, packages, production
-from lambdas.common.s3io import list_keys, put_json
+from lambdas.common.s3io import get_json, list_keys, put_json
 from lambdas.evaluate.gate import NETWORK_METRICS, UnknownNetworkError, gates_for, judge
 from lambdas.evaluate.production import fetch_production_versions
 from lambdas.export.layout import lay_out_version, run_lineage
@@ -72,34 +75,83 @@ def production_packages(sm: Any, networks: tuple[str, ...] = tuple(NETWORK_METRI
     return {name: production(packages(sm, name)) for name in networks}
 
 
-def evaluate(state: TrainingState, deps: Deps) -> EvaluationResult:
+EVALUATION_MODULE = "edgecv.jobs.evaluate_candidate"
+REPORT_NAME = "eval.json"
+
+
+def evaluation_prefix(run_id: str) -> str:
+    """Artifacts-bucket prefix of a run's evaluation job: `versions/` in, `report/` out."""
+    return f"evaluations/{run_id}/"
+
+
+def _upload_folder(s3: Any, folder: Path, bucket: str, prefix: str) -> int:
+    count = 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            s3.upload_file(str(path), bucket, f"{prefix}{path.relative_to(folder).as_posix()}")
+            count += 1
+    return count
+
+
+def start_evaluation(state: TrainingState, deps: Deps) -> EvaluationResult:
+    """Lay the candidate out as a Triton version, stage it with the production versions after v1, and start
+    the evaluation job (`edgecv.jobs.evaluate_candidate` in the processing image)."""
     if state.training is None or not state.training.model_artifact:
         raise EvaluationError("the state has no completed training job")
     s3, sm, st = deps.aws("s3"), deps.aws("sagemaker"), deps.settings
-    evaluator = deps.need("evaluator")
+    backend = deps.need("processing")
     try:
-        gates = gates_for(state.model_name, state.config.gates)
+        gates_for(state.model_name, state.config.gates)
     except UnknownNetworkError as exc:
         raise EvaluationError(str(exc)) from exc
+    if not list_keys(s3, st.curated_bucket, state.config.golden_prefix):
+        raise ArtifactMissingError(f"no golden set under s3://{st.curated_bucket}/{state.config.golden_prefix}")
     versions = packages(sm, state.model_name)
     prod = production(versions)
     version = candidate_version(versions)
     others = {n: p for n, p in production_packages(sm).items() if n != state.model_name}
     pins = {**{n: p.version if p else BASE_VERSION for n, p in others.items()}, state.model_name: version}
+    prefix = evaluation_prefix(state.run_id)
     with tempfile.TemporaryDirectory(prefix="edgecv-eval-") as tmp:
-        golden = Path(tmp) / "golden"
-        if not download_prefix(s3, st.curated_bucket, state.config.golden_prefix, golden):
-            raise ArtifactMissingError(f"no golden set under s3://{st.curated_bucket}/{state.config.golden_prefix}")
+        staged = Path(tmp) / "versions"
         output = fetch_model(s3, state.training.model_artifact, Path(tmp) / "model")
-        version_dir = lay_out_version(output, state.model_name, version, Path(tmp) / "candidate", run_lineage(state))
-        production_dirs = fetch_production_versions(s3, deps.aws("kms"), st.signing_key_id, others, BASE_VERSION,
-                                                    Path(tmp) / "production")
-        candidate = Candidate(model_name=state.model_name, version=version, version_dir=version_dir, pins=pins,
-                              production_dirs=production_dirs)
-        try:
-            report = evaluator.evaluate(candidate, golden)
-        except (OSError, ValueError) as exc:
-            raise EvaluationError(f"evaluation failed: {exc}") from exc
+        lay_out_version(output, state.model_name, version, staged, run_lineage(state))
+        fetched = fetch_production_versions(s3, deps.aws("kms"), st.signing_key_id, others, BASE_VERSION,
+                                            Path(tmp) / "production")
+        for name, version_dir in fetched.items():
+            shutil.copytree(version_dir, staged / name / version_dir.name)
+        _upload_folder(s3, staged, st.artifacts_bucket, f"{prefix}versions/")
+    spec = ProcessingJobSpec(
+        job_name=job_name("eval", state.run_id), module=EVALUATION_MODULE,
+        inputs={"golden": f"s3://{st.curated_bucket}/{state.config.golden_prefix}",
+                "versions": f"s3://{st.artifacts_bucket}/{prefix}versions/"},
+        outputs={"report": f"s3://{st.artifacts_bucket}/{prefix}report/"},
+        arguments=["--candidate", f"{state.model_name}={version}",
+                   *(a for name, v in sorted(pins.items()) for a in ("--pin", f"{name}={v}"))],
+        max_runtime_seconds=state.config.max_runtime_seconds)
+    backend.start(spec)
+    job = backend.describe(spec.job_name)
+    return EvaluationResult(job_name=spec.job_name, status=job.status, failure_reason=job.failure_reason,
+                            candidate_version=version, production_version=prod.version if prod else None, pins=pins)
+
+
+def poll_evaluation(state: TrainingState, deps: Deps) -> EvaluationResult:
+    """The evaluation job's state; once it completed, the gate's verdict on its report."""
+    ev = state.evaluation
+    if ev is None:
+        raise EvaluationError("the state has no evaluation job")
+    job = deps.need("processing").describe(ev.job_name)
+    polled = ev.model_copy(update={"status": job.status, "failure_reason": job.failure_reason, "polls": ev.polls + 1})
+    if job.status is not TrainingStatus.COMPLETED:
+        return polled
+    s3, sm, st = deps.aws("s3"), deps.aws("sagemaker"), deps.settings
+    report_uri = f"s3://{st.artifacts_bucket}/{evaluation_prefix(state.run_id)}report/{REPORT_NAME}"
+    try:
+        report = get_json(s3, st.artifacts_bucket, f"{evaluation_prefix(state.run_id)}report/{REPORT_NAME}")
+    except ArtifactMissingError as exc:
+        raise EvaluationError(f"the evaluation job completed without a report at {report_uri}") from exc
+    gates = gates_for(state.model_name, state.config.gates)
+    prod = production(packages(sm, state.model_name))
     try:
         verdict, failures, metrics = judge(report, prod.metrics if prod else None, state.config.max_regression,
                                            gates=gates)
@@ -107,8 +159,8 @@ def evaluate(state: TrainingState, deps: Deps) -> EvaluationResult:
         raise EvaluationError(f"the evaluation report lacks a gated metric: {exc}") from exc
     report_key = run_key(state.run_id, "eval")
     put_json(s3, st.curated_bucket, report_key,
-             {"report": report, "failures": failures, "candidate": {"model": state.model_name, "version": version},
-              "pins": pins, "gates": {".".join(p): v for p, v in gates.items()}})
-    return EvaluationResult(verdict=verdict, failures=failures, candidate_version=version,
-                            production_version=prod.version if prod else None, report_key=report_key,
-                            metrics=metrics)
+             {"report": report, "failures": failures,
+              "candidate": {"model": state.model_name, "version": ev.candidate_version},
+              "pins": ev.pins, "gates": {".".join(p): v for p, v in gates.items()}, "job": ev.job_name})
+    return polled.model_copy(update={"verdict": verdict, "failures": failures, "metrics": metrics,
+                                     "report_key": report_key})

@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 
 from lambdas.common.deps import Deps
-from lambdas.common.errors import ArtifactMissingError
-from lambdas.common.events import ExportResult, TrainingState
+from lambdas.common.errors import ArtifactMissingError, EvaluationError
+from lambdas.common.events import ExportResult, GateVerdict, TrainingState
 from lambdas.common.layout import export_prefix
 from lambdas.evaluate.core import fetch_model
 from lambdas.export.layout import VERSION_FILES, lay_out_version, run_lineage
@@ -22,6 +22,9 @@ from lambdas.export.layout import VERSION_FILES, lay_out_version, run_lineage
 def export(state: TrainingState, deps: Deps) -> ExportResult:
     if state.training is None or not state.training.model_artifact or state.evaluation is None:
         raise ArtifactMissingError("the state has no trained and evaluated model to export")
+    if state.evaluation.verdict is not GateVerdict.PASS:
+        raise EvaluationError(f"the candidate has not passed the gate (verdict {state.evaluation.verdict}): "
+                              "it is never exported")
     s3, st = deps.aws("s3"), deps.settings
     version = state.evaluation.candidate_version
     prefix = export_prefix(state.run_id)

@@ -1,7 +1,7 @@
 """LocalCloud: the cloud plane on one machine, on moto's server, with the same definitions as the CDK app.
 
     with LocalCloud(workdir) as cloud:
-        cloud.install(labeler=..., evaluator=..., fleet=...)
+        cloud.install(labeler=..., executions=...)
         result = cloud.run("training", "run-1", {...})
 
 What it sets up: a `ThreadedMotoServer` on 127.0.0.1 (free port) with Step Functions execution on
@@ -30,11 +30,12 @@ from cdk.definitions import render, rollout_definition, training_definition
 from cdk.definitions.functions import HANDLERS, functions
 from lambdas.common import deps as deps_module
 from lambdas.common.deps import Deps
-from lambdas.common.interfaces import Evaluator, JobExecutions, Labeler, PersonCheck
+from lambdas.common.interfaces import JobExecutions, Labeler, PersonCheck
 from lambdas.common.registry import package_group_name
 from lambdas.common.settings import Settings
 from lambdas.deidentify.blur_check import BlurCheck
 from lambdas.localcloud import lambda_hook
+from lambdas.localcloud.processing_emulator import LocalProcessingEmulator
 from lambdas.localcloud.training_emulator import LocalTrainingEmulator
 
 REGION = "us-east-1"
@@ -75,6 +76,7 @@ class LocalCloud:
         self.settings: Settings | None = None
         self.machines: dict[str, str] = {}
         self.training: LocalTrainingEmulator | None = None
+        self.processing: LocalProcessingEmulator | None = None
         self.incident_queue = ""
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -111,8 +113,9 @@ class LocalCloud:
     def stop(self) -> None:
         lambda_hook.uninstall()
         deps_module.install(None)
-        if self.training is not None:
-            self.training.close()
+        for emulator in (self.training, self.processing):
+            if emulator is not None:
+                emulator.close()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -172,15 +175,17 @@ class LocalCloud:
                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/edgecv-local")["stateMachineArn"]
 
     # ---- seams -------------------------------------------------------------------------------------
-    def install(self, *, labeler: Labeler | None = None, evaluator: Evaluator | None = None,
-                executions: JobExecutions | None = None, person_check: PersonCheck | None = None,
-                training_env: dict[str, str] | None = None) -> Deps:
+    def install(self, *, labeler: Labeler | None = None, executions: JobExecutions | None = None,
+                person_check: PersonCheck | None = None, training_env: dict[str, str] | None = None,
+                processing_env: dict[str, str] | None = None) -> Deps:
         """Install the deps the in-process handlers use (moto clients + the emulators and seams given)."""
         assert self.settings is not None
         self.training = self.training or LocalTrainingEmulator(self.client("s3"), self.workdir / "training",
                                                                extra_env=training_env)
+        self.processing = self.processing or LocalProcessingEmulator(self.client("s3"), self.workdir / "processing",
+                                                                     extra_env=processing_env)
         deps = Deps(settings=self.settings, client=self.client, labeler=labeler,
-                    person_check=person_check or BlurCheck(), training=self.training, evaluator=evaluator,
+                    person_check=person_check or BlurCheck(), training=self.training, processing=self.processing,
                     executions=executions)
         deps_module.install(deps)
         return deps

@@ -134,8 +134,9 @@ def training_history() -> list[dict]:
         entered("Deidentify", 2), entered("AutoLabel", 5), entered("ReviewGate", 6), entered("ReviewRoute", 6.5),
         entered("BuildDataset", 7), entered("StartTraining", 8), entered("WaitForTraining", 9),
         entered("PollTraining", 19), entered("TrainingRoute", 20), entered("WaitForTraining", 20.5),
-        entered("PollTraining", 30.5), entered("TrainingRoute", 31), entered("EvaluationGate", 31.25),
-        entered("GateRoute", 40), entered("Export", 40.5), entered("Sign", 42), entered("Register", 43),
+        entered("PollTraining", 30.5), entered("TrainingRoute", 31), entered("StartEvaluation", 31.25),
+        entered("WaitForEvaluation", 33), entered("PollEvaluation", 39), entered("GateRoute", 40),
+        entered("Export", 40.5), entered("Sign", 42), entered("Register", 43),
         other("TaskStateExited", 44.75), other("ExecutionSucceeded", 45),
     ]
 

@@ -32,7 +32,6 @@ from lambdas.autolabel.teacher import STAND_IN_REPOSITORY, TeacherPipelineLabele
 from lambdas.common.registry import packages
 from lambdas.common.s3io import get_json, list_keys
 from lambdas.localcloud.cloud import LocalCloud
-from lambdas.localcloud.evaluator import SubprocessEvaluator
 from lambdas.review.core import review_task_key, submit_review
 from training.synth.dataset import write_dataset
 
@@ -99,7 +98,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         # the v1 networks as labeler: these runs test the pipeline's plumbing and gate with tiny budgets measured
         # against v1's labels (the damage teacher's labels are the demo's business, docs/demo.md)
         labeler = TeacherPipelineLabeler(STAND_IN_REPOSITORY, "1", name="v1-stand-in-for-teacher")
-        local.install(labeler=labeler, evaluator=SubprocessEvaluator())
+        local.install(labeler=labeler)
         golden = write_dataset(work / "golden", 9101, GOLDEN_FRAMES, workers=1)
         s3 = local.client("s3")
         for path in sorted(golden.rglob("*")):

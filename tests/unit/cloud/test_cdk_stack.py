@@ -112,18 +112,34 @@ def test_only_the_signing_lambda_may_sign(synth: tuple[Template, dict, Path]) ->
     assert allows_sign == []  # Sign comes only from the role's policy; root's kms:* is overridden by the Deny
 
 
-def test_the_gate_may_verify_production_bundles_but_not_sign(synth: tuple[Template, dict, Path]) -> None:
-    tj = synth[1]
-    gate_fn = next(f for f in resources(tj, "AWS::Lambda::Function").values()
-                   if f["Properties"]["FunctionName"] == "edgecv-evaluation-gate")
-    role = gate_fn["Properties"]["Role"]["Fn::GetAtt"][0]
+def allowed(tj: dict, role: str) -> list[dict]:
     policies = resources(tj, "AWS::IAM::Policy")
-    mine = [st for name, st in statements(tj) if st["Effect"] == "Allow"
+    return [st for name, st in statements(tj) if st["Effect"] == "Allow"
             and {"Ref": role} in policies[name]["Properties"]["Roles"]]
-    actions = {a for st in mine for a in as_list(st["Action"])}
-    assert "kms:GetPublicKey" in actions and "kms:Sign" not in actions
-    resources_read = json.dumps([st["Resource"] for st in mine if "s3:GetObject*" in as_list(st["Action"])])
-    assert "/bundles/*" in resources_read and "/training/*" in resources_read
+
+
+def function_role(tj: dict, name: str) -> str:
+    fn = next(f for f in resources(tj, "AWS::Lambda::Function").values() if f["Properties"]["FunctionName"] == name)
+    return fn["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+def test_the_evaluation_runs_as_a_processing_job_that_verifies_production_bundles(
+        synth: tuple[Template, dict, Path]) -> None:
+    tj = synth[1]
+    start = allowed(tj, function_role(tj, "edgecv-start-evaluation"))
+    actions = {a for st in start for a in as_list(st["Action"])}
+    assert {"kms:GetPublicKey", "sagemaker:CreateProcessingJob", "iam:PassRole"} <= actions
+    assert "kms:Sign" not in actions
+    read = json.dumps([st["Resource"] for st in start if "s3:GetObject*" in as_list(st["Action"])])
+    assert "/bundles/*" in read and "/training/*" in read and "/golden/*" in read
+    gate = {a for st in allowed(tj, function_role(tj, "edgecv-evaluation-gate")) for a in as_list(st["Action"])}
+    assert "sagemaker:DescribeProcessingJob" in gate and "sagemaker:CreateProcessingJob" not in gate
+    role = next(k for k, r in resources(tj, "AWS::IAM::Role").items()
+                if "ProcessingJobRole" in k and "sagemaker.amazonaws.com" in json.dumps(r))
+    job = allowed(tj, role)
+    written = json.dumps([st["Resource"] for st in job if "s3:PutObject" in as_list(st["Action"])])
+    assert "/evaluations/*" in written and "/golden/*" not in written and "/bundles/*" not in written
+    assert not any(a.startswith("kms:Sign") or a.startswith("sagemaker:") for st in job for a in as_list(st["Action"]))
 
 
 def test_no_policy_grants_kms_or_s3_star(synth: tuple[Template, dict, Path]) -> None:

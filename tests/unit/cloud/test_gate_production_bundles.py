@@ -1,8 +1,9 @@
 """The gate judges a candidate inside production's ensemble, also when production is past the shipped v1.
 
 A damage classifier v2 goes through export -> sign -> register (Approved); the next run retrains the reader.
-Its gate must pin damage_classifier to 2, fetched from v2's signed bundle, not to the shipped v1, and must
-refuse a bundle whose bytes or signature do not check out.
+Its evaluation job must get damage_classifier 2, fetched from v2's signed bundle, not the shipped v1, and the
+start must refuse a bundle whose bytes or signature do not check out. The gate judges the job's report once
+the job completed.
 """
 
 from __future__ import annotations
@@ -16,34 +17,43 @@ import pytest
 
 from lambdas.common.deps import Deps
 from lambdas.common.errors import EvaluationError
-from lambdas.common.events import GateVerdict, PipelineConfig, TrainingResult, TrainingState
-from lambdas.common.interfaces import Candidate
+from lambdas.common.events import (
+    GateVerdict,
+    PipelineConfig,
+    ProcessingResult,
+    TrainingResult,
+    TrainingState,
+    TrainingStatus,
+)
+from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.settings import Settings
-from lambdas.evaluate.core import evaluate
+from lambdas.evaluate.core import poll_evaluation, start_evaluation
 from lambdas.export.core import export
-from lambdas.localcloud.evaluator import build_candidate_repository
 from lambdas.register.core import register
 from lambdas.sign.core import sign_training
 from tests.unit.cloud.test_model_path import report_with
 from tests.unit.cloud.test_sign_register import trained_state
 
-REPO = Path(__file__).resolve().parents[3]
+
+class RecordingProcessing:
+    """A ProcessingBackend that records the job and reports the status it is told."""
+
+    def __init__(self) -> None:
+        self.specs: list[ProcessingJobSpec] = []
+        self.status = TrainingStatus.IN_PROGRESS
+
+    def start(self, spec: ProcessingJobSpec) -> None:
+        self.specs.append(spec)
+
+    def describe(self, job_name: str) -> ProcessingResult:
+        return ProcessingResult(job_name=job_name, status=self.status)
 
 
-class RepositoryRecorder:
-    """An Evaluator that builds the candidate repository as the local evaluator does, and records it."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.files: dict[str, bytes] = {}
-        self.pins: dict[str, int] = {}
-
-    def evaluate(self, candidate: Candidate, dataset_dir: Path) -> dict:
-        repo = build_candidate_repository(REPO / "model_repository", candidate, self.root / "repository")
-        self.pins = dict(candidate.pins)
-        self.files = {p.relative_to(repo).as_posix(): p.read_bytes() for p in repo.rglob("*")
-                      if p.is_file() and p.parent.name.isdigit() and p.parent.name != "1"}
-        return {**report_with(0.97), "triton": {"versions": {k: str(v) for k, v in candidate.pins.items()}}}
+def staged(deps: Deps, run_id: str) -> dict[str, bytes]:
+    s3, bucket = deps.aws("s3"), deps.settings.artifacts_bucket
+    prefix = f"evaluations/{run_id}/versions/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+    return {k[len(prefix):]: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
 
 @pytest.fixture
@@ -77,13 +87,42 @@ def reader_run(deps: Deps) -> TrainingState:
 
 
 def test_the_gate_serves_production_v2_from_its_signed_bundle(production_damage_v2: Deps, tmp_path: Path) -> None:
-    recorder = RepositoryRecorder(tmp_path / "eval")
-    production_damage_v2.evaluator = recorder
-    result = evaluate(reader_run(production_damage_v2), production_damage_v2)
-    assert result.verdict is GateVerdict.PASS and result.candidate_version == 2
-    assert recorder.pins == {"detector": 1, "ocr": 2, "damage_classifier": 2}
-    assert recorder.files["damage_classifier/2/model.onnx"] == b"onnx bytes"  # v2's bundle, not the shipped v1
-    assert recorder.files["ocr/2/model.onnx"] == b"reader v2"
+    deps = production_damage_v2
+    deps.processing = backend = RecordingProcessing()
+    state = reader_run(deps)
+    state.evaluation = start_evaluation(state, deps)
+    assert state.evaluation.status is TrainingStatus.IN_PROGRESS and state.evaluation.verdict is None
+    assert state.evaluation.pins == {"detector": 1, "ocr": 2, "damage_classifier": 2}
+    files = staged(deps, "r10")
+    assert files["damage_classifier/2/model.onnx"] == b"onnx bytes"  # v2's bundle, not the shipped v1
+    assert files["ocr/2/model.onnx"] == b"reader v2"
+    (spec,) = backend.specs
+    assert spec.module == "edgecv.jobs.evaluate_candidate"
+    assert list(spec.arguments) == ["--candidate", "ocr=2", "--pin", "damage_classifier=2", "--pin", "detector=1",
+                                    "--pin", "ocr=2"]
+    bucket = deps.settings.artifacts_bucket
+    assert spec.inputs["versions"] == f"s3://{bucket}/evaluations/r10/versions/"
+    assert spec.outputs == {"report": f"s3://{bucket}/evaluations/r10/report/"}
+
+    assert poll_evaluation(state, deps).verdict is None  # still running: no verdict
+    backend.status = TrainingStatus.COMPLETED
+    deps.aws("s3").put_object(Bucket=bucket, Key="evaluations/r10/report/eval.json",
+                              Body=json.dumps(report_with(0.97)).encode())
+    result = poll_evaluation(state, deps)
+    assert result.verdict is GateVerdict.PASS and result.candidate_version == 2 and result.polls == 1
+    record = json.loads(deps.aws("s3").get_object(Bucket=deps.settings.curated_bucket,
+                                                  Key=result.report_key)["Body"].read())
+    assert record["pins"] == {"detector": 1, "ocr": 2, "damage_classifier": 2}
+
+
+def test_a_completed_job_without_a_report_is_an_evaluation_error(production_damage_v2: Deps) -> None:
+    deps = production_damage_v2
+    deps.processing = backend = RecordingProcessing()
+    state = reader_run(deps)
+    state.evaluation = start_evaluation(state, deps)
+    backend.status = TrainingStatus.COMPLETED
+    with pytest.raises(EvaluationError, match="completed without a report"):
+        poll_evaluation(state, deps)
 
 
 def test_a_tampered_production_bundle_stops_the_gate(production_damage_v2: Deps, tmp_path: Path) -> None:
@@ -91,9 +130,10 @@ def test_a_tampered_production_bundle_stops_the_gate(production_damage_v2: Deps,
     s3, bucket = deps.aws("s3"), deps.settings.artifacts_bucket
     key = "bundles/damage_classifier/2/bundle.tar.gz"
     s3.put_object(Bucket=bucket, Key=key, Body=s3.get_object(Bucket=bucket, Key=key)["Body"].read() + b"\0")
-    deps.evaluator = RepositoryRecorder(tmp_path / "eval")
+    deps.processing = RecordingProcessing()
     with pytest.raises(EvaluationError, match=r"production damage_classifier v2: .* has sha256 .* the registry says"):
-        evaluate(reader_run(deps), deps)
+        start_evaluation(reader_run(deps), deps)
+    assert deps.processing.specs == []
 
 
 def test_a_production_bundle_signed_by_another_key_stops_the_gate(production_damage_v2: Deps,
@@ -101,6 +141,16 @@ def test_a_production_bundle_signed_by_another_key_stops_the_gate(production_dam
     deps = production_damage_v2
     other = deps.aws("kms").create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     deps.settings = Settings(**{**deps.settings.model_dump(), "signing_key_id": other})
-    deps.evaluator = RepositoryRecorder(tmp_path / "eval")
+    deps.processing = RecordingProcessing()
     with pytest.raises(EvaluationError, match="production damage_classifier v2: bundle refused"):
-        evaluate(reader_run(deps), deps)
+        start_evaluation(reader_run(deps), deps)
+    assert deps.processing.specs == []
+
+
+def test_a_candidate_whose_gate_has_not_passed_is_never_exported(production_damage_v2: Deps) -> None:
+    deps = production_damage_v2
+    deps.processing = RecordingProcessing()
+    state = reader_run(deps)
+    state.evaluation = start_evaluation(state, deps)
+    with pytest.raises(EvaluationError, match="has not passed the gate"):
+        export(state, deps)

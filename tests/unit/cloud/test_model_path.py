@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from contracts.evaluation import GATES
+from edgecv.jobs import JobInputError
+from edgecv.jobs.evaluate_candidate import EvaluationFailedError, build_candidate_repository, check_served, eval_argv
 from lambdas.common.errors import ArtifactMissingError
 from lambdas.common.events import GateVerdict, PipelineConfig
-from lambdas.common.interfaces import Candidate
 from lambdas.evaluate.gate import NETWORK_METRICS, UnknownNetworkError, gates_for, judge
 from lambdas.export.layout import TRITON_SHIM, VERSION_FILES, lay_out_version
-from lambdas.localcloud.evaluator import build_candidate_repository, check_served, eval_argv
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -82,21 +83,43 @@ def test_pipeline_config_gate_names_are_checked() -> None:
             PipelineConfig(gates=bad)
 
 
-def candidate(tmp_path: Path, version: int = 2) -> Candidate:
-    version_dir = lay_out_version(training_output(tmp_path), "damage_classifier", version, tmp_path / "layout")
-    return Candidate("damage_classifier", version, version_dir, {"detector": 1, "ocr": 1, "damage_classifier": version})
+PINS = {"detector": 1, "ocr": 1, "damage_classifier": 2}
+
+
+def staged_versions(tmp_path: Path, version: int = 2) -> Path:
+    """The evaluation job's `versions` input: the candidate's version folder."""
+    lay_out_version(training_output(tmp_path), "damage_classifier", version, tmp_path / "versions")
+    return tmp_path / "versions"
 
 
 def test_candidate_repository_is_production_plus_the_candidate(tmp_path: Path) -> None:
-    repo = build_candidate_repository(REPO / "model_repository", candidate(tmp_path), tmp_path / "candidate")
+    repo = build_candidate_repository(REPO / "model_repository", staged_versions(tmp_path), ("damage_classifier", 2),
+                                      PINS, tmp_path / "candidate")
     assert (repo / "pallet_pipeline" / "config.pbtxt").is_file() and (repo / "detector" / "1" / "model.onnx").is_file()
     assert sorted(p.name for p in (repo / "damage_classifier" / "2").iterdir()) == sorted(VERSION_FILES)
     assert not any(repo.rglob("__pycache__")) and not (repo / "triton_python").exists()
 
 
 def test_candidate_repository_refuses_to_replace_a_served_version(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="already has damage_classifier/1"):
-        build_candidate_repository(REPO / "model_repository", candidate(tmp_path, version=1), tmp_path / "c")
+    with pytest.raises(JobInputError, match="already has damage_classifier/1"):
+        build_candidate_repository(REPO / "model_repository", staged_versions(tmp_path, 1), ("damage_classifier", 1),
+                                   {**PINS, "damage_classifier": 1}, tmp_path / "c")
+
+
+def test_a_staged_production_version_must_match_the_one_the_repository_holds(tmp_path: Path) -> None:
+    versions = staged_versions(tmp_path)
+    shutil.copytree(REPO / "model_repository" / "ocr" / "1", versions / "ocr" / "1",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    build_candidate_repository(REPO / "model_repository", versions, ("damage_classifier", 2), PINS, tmp_path / "a")
+    (versions / "ocr" / "1" / "model.onnx").write_bytes(b"another reader")
+    with pytest.raises(JobInputError, match=r"ocr/1 in .* differs from its released bundle"):
+        build_candidate_repository(REPO / "model_repository", versions, ("damage_classifier", 2), PINS, tmp_path / "b")
+
+
+def test_candidate_repository_needs_every_pinned_version(tmp_path: Path) -> None:
+    with pytest.raises(JobInputError, match=r"lacks pinned version\(s\) ocr/3"):
+        build_candidate_repository(REPO / "model_repository", staged_versions(tmp_path), ("damage_classifier", 2),
+                                   {**PINS, "ocr": 3}, tmp_path / "c")
 
 
 def test_eval_command_pins_every_network_and_the_report_must_agree(tmp_path: Path) -> None:
@@ -105,5 +128,5 @@ def test_eval_command_pins_every_network_and_the_report_must_agree(tmp_path: Pat
     assert argv == ["edgecv", "eval", "--dataset", "g", "--out", "o.json", "--repository", "r",
                     "--pin", "damage_classifier=2", "--pin", "detector=1", "--pin", "ocr=1"]
     check_served({"triton": {"versions": {"detector": "1", "ocr": "1", "damage_classifier": "2"}}}, pins)
-    with pytest.raises(ValueError, match="not the pinned versions"):
+    with pytest.raises(EvaluationFailedError, match="not the pinned versions"):
         check_served({"triton": {"versions": {"detector": "1", "ocr": "1", "damage_classifier": "1"}}}, pins)

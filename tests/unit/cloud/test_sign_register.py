@@ -52,7 +52,8 @@ def trained_state(deps: Deps, tmp_path: Path) -> TrainingState:
         training=TrainingResult(job_name="edgecv-r9", status="Completed",
                                 model_artifact=f"s3://{deps.settings.artifacts_bucket}/training/edgecv-r9/output/"
                                                "model.tar.gz"),
-        evaluation=EvaluationResult(verdict=GateVerdict.PASS, candidate_version=2, report_key="runs/r9/eval.json",
+        evaluation=EvaluationResult(job_name="edgecv-eval-r9", status="Completed", verdict=GateVerdict.PASS,
+                                    candidate_version=2, report_key="runs/r9/eval.json",
                                     metrics={"damage.f1": 0.97}))
 
 

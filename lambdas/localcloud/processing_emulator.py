@@ -1,0 +1,101 @@
+"""SageMaker Processing, emulated: the same module as a local process with the same input/output folders.
+
+moto's SageMaker records a processing job and runs nothing, so this emulator implements `ProcessingBackend`
+itself: `start` downloads every input prefix from S3 to `<job>/input/<name>` (as SageMaker's File mode does)
+and runs `python -m <module> --input-root <job>/input --output-root <job>/output <arguments>` (the container's
+command with local roots). `describe` reports InProgress while it runs; after a clean exit it uploads every
+`<job>/output/<name>` to its S3 prefix (SageMaker's EndOfJob upload) and reports Completed; otherwise Failed
+with the last line the module wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from lambdas.common.errors import ProcessingError
+from lambdas.common.events import ProcessingResult, TrainingStatus
+from lambdas.common.interfaces import ProcessingJobSpec
+from lambdas.common.processing import container_arguments
+from lambdas.evaluate.core import download_prefix, split_s3_uri
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class _Job:
+    spec: ProcessingJobSpec
+    root: Path
+    process: subprocess.Popen
+    log: IO[str]
+    result: ProcessingResult | None = None
+
+
+class LocalProcessingEmulator:
+    def __init__(self, s3: Any, workdir: Path, python: str = sys.executable, cwd: Path = REPO_ROOT,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self._s3 = s3
+        self._workdir = Path(workdir)
+        self._python = python
+        self._cwd = cwd
+        self._extra_env = extra_env or {}
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, spec: ProcessingJobSpec) -> None:
+        with self._lock:
+            if spec.job_name in self._jobs:
+                return  # SageMaker: the job already exists; a retried start is a no-op
+            root = self._workdir / spec.job_name
+            for name, uri in sorted(spec.inputs.items()):
+                bucket, prefix = split_s3_uri(uri)
+                if not download_prefix(self._s3, bucket, prefix, root / "input" / name):
+                    raise ProcessingError(f"the {name} input {uri} is empty")
+            for name in spec.outputs:
+                (root / "output" / name).mkdir(parents=True, exist_ok=True)
+            argv = [self._python, "-m", spec.module,
+                    *container_arguments(spec, str(root / "input"), str(root / "output"))]
+            log = (root / "job.log").open("w")
+            process = subprocess.Popen(argv, cwd=self._cwd, env={**os.environ, **self._extra_env}, stdout=log,
+                                       stderr=subprocess.STDOUT)
+            self._jobs[spec.job_name] = _Job(spec, root, process, log)
+
+    def describe(self, job_name: str) -> ProcessingResult:
+        with self._lock:
+            job = self._jobs.get(job_name)
+            if job is None:
+                raise ProcessingError(f"no processing job {job_name}")
+            if job.result is not None:
+                return job.result
+            code = job.process.poll()
+            if code is None:
+                return ProcessingResult(job_name=job_name, status=TrainingStatus.IN_PROGRESS)
+            job.log.close()
+            if code != 0:
+                tail = (job.root / "job.log").read_text().strip().splitlines()[-1:] or ["no output"]
+                job.result = ProcessingResult(job_name=job_name, status=TrainingStatus.FAILED,
+                                              failure_reason=f"exit {code}: {tail[0][:300]}")
+                return job.result
+            for name, uri in sorted(job.spec.outputs.items()):
+                bucket, prefix = split_s3_uri(uri)
+                folder = job.root / "output" / name
+                for path in sorted(folder.rglob("*")):
+                    if path.is_file():
+                        key = f"{prefix.rstrip('/')}/{path.relative_to(folder).as_posix()}".lstrip("/")
+                        self._s3.upload_file(str(path), bucket, key)
+            job.result = ProcessingResult(job_name=job_name, status=TrainingStatus.COMPLETED)
+            return job.result
+
+    def close(self) -> None:
+        with self._lock:
+            for job in self._jobs.values():
+                if job.process.poll() is None:
+                    job.process.kill()
+                    job.process.wait()
+                if not job.log.closed:
+                    job.log.close()
