@@ -1,5 +1,6 @@
 # The processing image: the training pipeline's work that needs Triton or the teacher networks, run as
-# SageMaker Processing jobs (`lambdas.common.processing`): the evaluation gate (`edgecv.jobs.evaluate_candidate`).
+# SageMaker Processing jobs (`lambdas.common.processing`): the evaluation gate (`edgecv.jobs.evaluate_candidate`)
+# and teacher labeling (`edgecv.jobs.label_samples`; the teacher networks come with `training/teacher/`).
 # SageMaker runs `python -m <module> --input-root /opt/ml/processing/input --output-root /opt/ml/processing/output`.
 #
 #   docker build -f docker/processing.Dockerfile -t edgecv-processing .

@@ -184,10 +184,10 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
     from edgecv.demo_fleet import DemoSite, SiteFleet
     from edgecv.demo_html import render_html
     from edgecv.demo_sites import OTA_AGENT, DeployedSite, ProcessAgent, SiteSettings, free_ports, site_group
+    from edgecv.jobs.teacher import TeacherPipelineLabeler
     from edgecv.kms_signer import KmsSigner
     from edgecv.local_greengrass import LocalDeployment, load_group_recipes, plan_group
     from edgecv.local_triton import LocalPipeline
-    from lambdas.autolabel.teacher import TeacherPipelineLabeler
     from lambdas.common.events import Release
     from lambdas.localcloud.cloud import LocalCloud, ring_group
     from training.evaluation import evaluate, write_json_atomic
@@ -460,8 +460,8 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             init = demo_cloud.upload_checkpoint(cloud, MODEL)
             manifests = demo_cloud.upload_manifests(cloud, state["sequences"])
             replay = demo_cloud.upload_dataset(cloud, state["replay"], "replay/v1/")
-            labeler = TeacherPipelineLabeler.local_default()
-            cloud.install(labeler=labeler, executions=state["fleet"])
+            labeler = TeacherPipelineLabeler.local_default()  # what the labeling job will use (for the summary)
+            cloud.install(executions=state["fleet"])
             payload = {"run_id": "demo-v2", "model_name": MODEL, "config": {
                 "poll_seconds": 1, "entry_point": TRAINING_ENTRY_POINT,  # default review threshold: a person decides
                 "hyperparameters": train_hyperparameters or TRAIN_HYPERPARAMETERS,

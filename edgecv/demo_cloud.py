@@ -110,7 +110,8 @@ def upload_checkpoint(cloud: LocalCloud, model: str, version: int = 1) -> str:
 
 # The training state machine's states, grouped into the stages the demo reports.
 TRAINING_STAGES = {
-    "ingest": ("Ingest",), "deidentify": ("Deidentify",), "auto_label": ("AutoLabel",),
+    "ingest": ("Ingest",), "deidentify": ("Deidentify",),
+    "auto_label": ("StartAutoLabel", "WaitForLabels", "PollAutoLabel", "LabelRoute", "LabelingFailed"),
     "review": ("ReviewGate", "ReviewRoute", "HumanReview", "HumanRoute", "ReviewRejected"),
     "train": ("BuildDataset", "StartTraining", "WaitForTraining", "PollTraining", "TrainingRoute", "TrainingFailed"),
     "eval_gate": ("StartEvaluation", "WaitForEvaluation", "PollEvaluation", "GateRoute", "GateFailed",

@@ -10,7 +10,7 @@ Two stages of the same SageMaker-convention entry point (`training.train_damage`
 About 14 minutes on 2 cores. The teacher has v1's size; what it has that v1 lacks is the low-light look, which is
 what a drifted site needs from its labels (measured: docs/demo.md). On the normal look it is worse than v1, which
 is why the student keeps v1's domain through the training job's `replay` channel. The detector and label reader
-have no teacher yet: the labeler uses v1 for them (lambdas.autolabel.teacher).
+have no teacher yet: the labeler uses v1 for them (edgecv.jobs.teacher).
 """
 
 from __future__ import annotations

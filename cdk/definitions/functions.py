@@ -7,7 +7,8 @@ from __future__ import annotations
 HANDLERS: dict[str, tuple[str, str]] = {
     "Ingest": ("ingest", "lambdas.ingest.handler.handler"),
     "Deidentify": ("deidentify", "lambdas.deidentify.handler.handler"),
-    "AutoLabel": ("autolabel", "lambdas.autolabel.handler.handler"),
+    "StartAutoLabel": ("start-autolabel", "lambdas.autolabel.handler.start"),
+    "PollAutoLabel": ("autolabel", "lambdas.autolabel.handler.poll"),
     "ReviewGate": ("review-gate", "lambdas.review.handler.gate"),
     "RequestReview": ("request-review", "lambdas.review.handler.request_review_task"),
     "BuildDataset": ("build-dataset", "lambdas.dataset.handler.handler"),

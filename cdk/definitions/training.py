@@ -13,18 +13,32 @@ from typing import Any
 
 from cdk.definitions.asl import task
 
-TRAINING_FUNCTIONS = ("Ingest", "Deidentify", "AutoLabel", "ReviewGate", "RequestReview", "BuildDataset",
-                      "StartTraining", "PollTraining", "StartEvaluation", "PollEvaluation", "Export", "Sign",
-                      "Register")
+TRAINING_FUNCTIONS = ("Ingest", "Deidentify", "StartAutoLabel", "PollAutoLabel", "ReviewGate", "RequestReview",
+                      "BuildDataset", "StartTraining", "PollTraining", "StartEvaluation", "PollEvaluation", "Export",
+                      "Sign", "Register")
 
 
 def training_definition() -> dict[str, Any]:
     states: dict[str, Any] = {
         "Ingest": task("Ingest", "Deidentify", "$.ingest",
                        comment="validate complete samples in the landing bucket; park malformed ones"),
-        "Deidentify": task("Deidentify", "AutoLabel", "$.deid",
+        "Deidentify": task("Deidentify", "StartAutoLabel", "$.deid",
                            comment="only samples with every person blurred reach the curated bucket"),
-        "AutoLabel": task("AutoLabel", "ReviewGate", "$.labels", comment="teacher labels curated samples"),
+        "StartAutoLabel": task("StartAutoLabel", "LabelRoute", "$.labels",
+                               comment="a processing job: the teacher labels the curated samples"),
+        "WaitForLabels": {"Type": "Wait", "SecondsPath": "$.config.poll_seconds", "Next": "PollAutoLabel"},
+        "PollAutoLabel": task("PollAutoLabel", "LabelRoute", "$.labels"),
+        "LabelRoute": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.labels.status", "StringEquals": "Completed", "Next": "ReviewGate"},
+                {"Or": [{"Variable": "$.labels.status", "StringEquals": "InProgress"},
+                        {"Variable": "$.labels.status", "StringEquals": "Stopping"}],
+                 "Next": "WaitForLabels"},
+            ],
+            "Default": "LabelingFailed",
+        },
+        "LabelingFailed": {"Type": "Fail", "Error": "LabelingFailed", "Cause": "the labeling job did not complete"},
         "ReviewGate": task("ReviewGate", "ReviewRoute", "$.review",
                            comment="auto-approve above the confidence threshold"),
         "ReviewRoute": {

@@ -29,7 +29,7 @@ from cdk.stacks.signing import Signing
 # AWS's own Powertools layer (v3, Python 3.11, x86_64); it carries Powertools and its extras.
 POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:18"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
-HEAVY_FUNCTIONS = ("sign", "export", "autolabel", "start-evaluation", "evaluation-gate")  # 5 min, 1 GiB
+HEAVY_FUNCTIONS = ("sign", "export", "start-evaluation", "evaluation-gate")  # 5 min, 1 GiB
 
 
 class Pipelines(Construct):
@@ -45,10 +45,14 @@ class Pipelines(Construct):
         lake.artifacts.grant_read_write(self.training_role, "training/*")
         self.processing_role = iam.Role(
             self, "ProcessingJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="SageMaker processing jobs (evaluation gate): read the golden set and staged versions, "
-                        "write reports")
+            description="SageMaker processing jobs (evaluation gate, teacher labeling): read the golden set, staged "
+                        "versions, samples and site manifests; write reports and labels")
         lake.curated.grant_read(self.processing_role, "golden/*")
         lake.artifacts.grant_read_write(self.processing_role, "evaluations/*")
+        lake.curated.grant_read(self.processing_role, "runs/*")  # the labeling job's manifest file
+        lake.curated.grant_read(self.processing_role, "samples/*")
+        lake.curated.grant_read(self.processing_role, "manifests/*")
+        lake.curated.grant_put(self.processing_role, "samples/*/label.json")  # a label next to its sample, nothing else
         for role in (self.training_role, self.processing_role):
             role.add_to_policy(iam.PolicyStatement(
                 actions=["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
@@ -83,8 +87,10 @@ class Pipelines(Construct):
         curated.grant_read_write(f["deidentify"].role, "runs/*")
         curated.grant_put(f["deidentify"].role, "samples/*")
         curated.grant_put(f["deidentify"].role, "quarantine/*")
-        curated.grant_read_write(f["autolabel"].role, "samples/*")
-        curated.grant_read_write(f["autolabel"].role, "runs/*")
+        for key in ("start-autolabel", "autolabel"):
+            curated.grant_read(f[key].role, "samples/*")
+            curated.grant_read_write(f[key].role, "runs/*")
+        curated.grant_read(f["start-autolabel"].role, "manifests/*")
         curated.grant_read(f["review-gate"].role, "runs/*")
         curated.grant_read_write(f["request-review"].role, "reviews/*")
         curated.grant_read(f["build-dataset"].role, "samples/*")
@@ -108,6 +114,12 @@ class Pipelines(Construct):
             actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:AddTags"],
             resources=[processing_jobs]))
         f["evaluation-gate"].add_to_role_policy(iam.PolicyStatement(
+            actions=["sagemaker:DescribeProcessingJob"], resources=[processing_jobs]))
+        f["start-autolabel"].add_to_role_policy(iam.PolicyStatement(
+            actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:AddTags"],
+            resources=[processing_jobs]))
+        self.processing_role.grant_pass_role(f["start-autolabel"].role)
+        f["autolabel"].add_to_role_policy(iam.PolicyStatement(
             actions=["sagemaker:DescribeProcessingJob"], resources=[processing_jobs]))
         artifacts.grant_read_write(f["export"].role, "training/*")
         artifacts.grant_read_write(f["export"].role, "exports/*")
@@ -149,7 +161,8 @@ class Pipelines(Construct):
         acknowledge_prefix_grants(self, [
             (landing, "samples/*"), (landing, "parked/*"), (curated, "runs/*"), (curated, "samples/*"),
             (curated, "quarantine/*"), (curated, "reviews/*"), (curated, "datasets/*"),
-            (curated, "golden/*"), (artifacts, "training/*"), (artifacts, "evaluations/*"),
+            (curated, "golden/*"), (curated, "manifests/*"), (curated, "samples/*/label.json"),
+            (artifacts, "training/*"), (artifacts, "evaluations/*"),
             (artifacts, "exports/*"), (artifacts, "bundles/*")])
         acknowledge(self, "AwsSolutions-IAM5", "X-Ray PutTraceSegments, CloudWatch GetMetricData/PutMetricData "
                     "(namespace-conditioned) and ECR GetAuthorizationToken have no resource-level permissions",

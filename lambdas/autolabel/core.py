@@ -1,72 +1,83 @@
-"""Auto-label the curated samples of a run with the teacher; keep each label next to its sample.
+"""Auto-label the curated samples of a run with the teacher: start the labeling job, poll it, collect its labels.
 
-Idempotent per sample: an existing `label.json` is reused (a retried invocation does not re-label).
+Start: the run's curated samples that have no `label.json` yet are listed in a SageMaker manifest file
+(`runs/<run>/teacher-input.manifest`); a processing job (`edgecv.jobs.label_samples` in the processing image;
+locally the same module as a process) gets exactly those samples and the sites' truck manifests
+(`manifests/`, the transport management system's feed), and writes each label next to its sample
+(`<sample>/label.json`). Poll: once the job completed, every curated sample must have its label; the labels
+manifest (`runs/<run>/labels.json`: prefix and confidence per sample) is what review and the dataset read.
+Idempotent per sample: an existing `label.json` is reused (a retried run does not re-label).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
-from pydantic import ValidationError
-
-from contracts.annotations import TruckManifest
-from contracts.samples import HardNegativeSample
 from lambdas.common.deps import Deps
 from lambdas.common.errors import ArtifactMissingError
-from lambdas.common.events import LabelResult, TrainingState
-from lambdas.common.layout import FRAME, LABEL, RECORD, manifest_prefix, run_key
-from lambdas.common.s3io import exists, get_bytes, get_json, list_keys, put_json
+from lambdas.common.events import LabelResult, TrainingState, TrainingStatus
+from lambdas.common.interfaces import ProcessingJobSpec
+from lambdas.common.layout import FRAME, LABEL, RECORD, run_key
+from lambdas.common.processing import job_name, write_manifest
+from lambdas.common.s3io import exists, get_json, has_keys, put_json
 
-log = logging.getLogger(__name__)
-
-
-def image_name(sample: HardNegativeSample) -> str:
-    return f"images/{sample.sample_id}.jpg"
-
-
-def site_lexicon(s3: Any, bucket: str, site_id: str) -> list[tuple[str, str]]:
-    """The (PRO, DEST) pairs of every truck manifest of a site in the curated bucket (`manifest_prefix`). A
-    manifest that is not `edgecv-manifest/1` is skipped and logged: it must not stop the labeling."""
-    pairs: list[tuple[str, str]] = []
-    for key in list_keys(s3, bucket, manifest_prefix(site_id)):
-        if not key.endswith(".json"):
-            continue
-        try:
-            manifest = TruckManifest.model_validate_json(get_bytes(s3, bucket, key))
-        except ValidationError as exc:
-            log.warning("skipping manifest %s: %s", key, str(exc).splitlines()[0])
-            continue
-        pairs.extend((pallet.pro, pallet.dest) for pallet in manifest.pallets)
-    return pairs
+LABEL_MODULE = "edgecv.jobs.label_samples"
+MANIFESTS_PREFIX = "manifests/"  # `layout.manifest_prefix(site)` for every site
 
 
-def autolabel(state: TrainingState, deps: Deps) -> LabelResult:
-    s3, st = deps.aws("s3"), deps.settings
-    labeler = deps.need("labeler")
+def curated_prefixes(s3: Any, bucket: str, state: TrainingState) -> list[str]:
     if state.deid is None:
         raise ArtifactMissingError("the state has no de-identification result")
-    curated = get_json(s3, st.curated_bucket, state.deid.manifest_key)["curated"]
+    return list(get_json(s3, bucket, state.deid.manifest_key)["curated"])
+
+
+def start_autolabel(state: TrainingState, deps: Deps) -> LabelResult:
+    s3, st = deps.aws("s3"), deps.settings
+    prefixes = curated_prefixes(s3, st.curated_bucket, state)
+    unlabeled = [p for p in prefixes if not exists(s3, st.curated_bucket, f"{p}/{LABEL}")]
+    manifest_key = run_key(state.run_id, "labels")
+    if not unlabeled:  # nothing to do (a retried run, or an empty one): collect what is there
+        return collect_labels(state, deps, LabelResult(manifest_key=manifest_key))
+    backend = deps.need("processing")
+    base = f"s3://{st.curated_bucket}/"
+    samples = write_manifest(s3, st.curated_bucket, f"runs/{state.run_id}/teacher-input.manifest", base,
+                             [f"{p}/{name}" for p in unlabeled for name in (RECORD, FRAME)])
+    inputs = {"manifests": f"{base}{MANIFESTS_PREFIX}"} if has_keys(s3, st.curated_bucket, MANIFESTS_PREFIX) else {}
+    spec = ProcessingJobSpec(
+        job_name=job_name("label", state.run_id), module=LABEL_MODULE, inputs=inputs,
+        manifest_inputs={"samples": samples}, outputs={"labels": base},
+        arguments=["--teacher", state.config.teacher], max_runtime_seconds=state.config.max_runtime_seconds)
+    backend.start(spec)
+    job = backend.describe(spec.job_name)
+    return LabelResult(job_name=spec.job_name, status=job.status, failure_reason=job.failure_reason,
+                       manifest_key=manifest_key)
+
+
+def poll_autolabel(state: TrainingState, deps: Deps) -> LabelResult:
+    labels = state.labels
+    if labels is None or labels.job_name is None:
+        raise ArtifactMissingError("the state has no labeling job")
+    job = deps.need("processing").describe(labels.job_name)
+    polled = labels.model_copy(update={"status": job.status, "failure_reason": job.failure_reason,
+                                       "polls": labels.polls + 1})
+    if job.status is not TrainingStatus.COMPLETED:
+        return polled
+    return collect_labels(state, deps, polled)
+
+
+def collect_labels(state: TrainingState, deps: Deps, result: LabelResult) -> LabelResult:
+    """Every curated sample's label (the job must have labeled them all); the labels manifest for review."""
+    s3, st = deps.aws("s3"), deps.settings
     entries = []
-    lexicons: dict[str, list[tuple[str, str]]] = {}
-    for prefix in curated:
-        key = f"{prefix}/{LABEL}"
-        if exists(s3, st.curated_bucket, key):
-            stored = get_json(s3, st.curated_bucket, key)
-        else:
-            sample = HardNegativeSample.model_validate_json(get_bytes(s3, st.curated_bucket, f"{prefix}/{RECORD}"))
-            if sample.site_id not in lexicons:
-                lexicons[sample.site_id] = site_lexicon(s3, st.curated_bucket, sample.site_id)
-            labeled = labeler.label(get_bytes(s3, st.curated_bucket, f"{prefix}/{FRAME}"), sample,
-                                    image_name(sample), lexicon=lexicons[sample.site_id])
-            stored = {"frame": json.loads(labeled.frame.model_dump_json()), "confidence": labeled.confidence,
-                      "labeler": getattr(labeler, "name", type(labeler).__name__)}
-            put_json(s3, st.curated_bucket, key, stored)
+    for prefix in curated_prefixes(s3, st.curated_bucket, state):
+        try:
+            stored = get_json(s3, st.curated_bucket, f"{prefix}/{LABEL}")
+        except ArtifactMissingError as exc:
+            raise ArtifactMissingError(f"the labeling job left {prefix} without a label") from exc
         entries.append({"prefix": prefix, "confidence": float(stored["confidence"])})
     confidences = [e["confidence"] for e in entries]
-    result = LabelResult(manifest_key=run_key(state.run_id, "labels"), labeled=len(entries),
-                         min_confidence=min(confidences, default=0.0),
-                         mean_confidence=sum(confidences) / len(confidences) if confidences else 0.0)
+    result = result.model_copy(update={
+        "labeled": len(entries), "min_confidence": min(confidences, default=0.0),
+        "mean_confidence": sum(confidences) / len(confidences) if confidences else 0.0})
     put_json(s3, st.curated_bucket, result.manifest_key, {"labels": entries, "result": result.model_dump(mode="json")})
     return result

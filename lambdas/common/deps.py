@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from lambdas.common.errors import CloudError
-from lambdas.common.interfaces import JobExecutions, Labeler, PersonCheck, ProcessingBackend, TrainingBackend
+from lambdas.common.interfaces import JobExecutions, PersonCheck, ProcessingBackend, TrainingBackend
 from lambdas.common.settings import Settings
 
 
@@ -27,7 +27,6 @@ class NotConfiguredError(CloudError):
 class Deps:
     settings: Settings
     client: Callable[[str], Any] = field(default=boto3.client)
-    labeler: Labeler | None = None
     person_check: PersonCheck | None = None
     training: TrainingBackend | None = None
     processing: ProcessingBackend | None = None

@@ -7,7 +7,7 @@ at the step's ResultPath). Lists of samples travel through S3 (`runs/{run_id}/..
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -47,6 +47,9 @@ class PipelineConfig(_Model):
     approval_status: str = Field(default="PendingManualApproval",
                                  pattern=r"^(Approved|PendingManualApproval)$")
     code_commit: str | None = Field(default=None, max_length=64)
+    teacher: Literal["trained", "edge-v1"] = Field(
+        default="trained", title="the labeling job's networks: the trained teacher (v1 standing in where none is "
+                                 "trained) or the edge's v1 alone (plumbing tests)")
 
 
 class IngestResult(_Model):
@@ -62,11 +65,25 @@ class DeidResult(_Model):
     quarantined: int = Field(ge=0)
 
 
+class TrainingStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
 class LabelResult(_Model):
+    """The teacher's labeling job and, once it completed, what it labeled (the review gate reads the confidences)."""
+
+    job_name: str | None = Field(default=None, title="the labeling job; None when every sample had a label already")
+    status: TrainingStatus = TrainingStatus.COMPLETED
     manifest_key: str
-    labeled: int = Field(ge=0)
-    min_confidence: float = Field(ge=0.0, le=1.0)
-    mean_confidence: float = Field(ge=0.0, le=1.0)
+    labeled: int = Field(default=0, ge=0)
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    mean_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    failure_reason: str | None = None
+    polls: int = Field(default=0, ge=0)
 
 
 class ReviewDecision(StrEnum):
@@ -85,14 +102,6 @@ class DatasetResult(_Model):
     prefix: str = Field(title="curated-bucket prefix holding annotations.json and images/")
     frames: int = Field(ge=0)
     sha256: str
-
-
-class TrainingStatus(StrEnum):
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
 
 
 class TrainingResult(_Model):

@@ -7,29 +7,12 @@ to offer locally, a clearly named emulator in `lambdas.localcloud`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from contracts.annotations import AnnotatedFrame
 from contracts.jobs import JobStatusReport
 from contracts.samples import HardNegativeSample
 from lambdas.common.events import ProcessingResult, TrainingResult
-
-
-@dataclass(frozen=True)
-class Labeled:
-    frame: AnnotatedFrame
-    confidence: float  # the weakest box's confidence: what the review gate compares
-
-
-class Labeler(Protocol):
-    """The teacher: labels one de-identified frame (JPEG bytes) of a sample."""
-
-    def label(self, image: bytes, sample: HardNegativeSample, image_name: str,
-              lexicon: Sequence[tuple[str, str]] = ()) -> Labeled:
-        """`lexicon`: the (PRO, DEST) pairs the site's truck manifests expect; a label the teacher's reader
-        cannot read on its own may be resolved against them."""
-        ...
 
 
 class PersonCheck(Protocol):
@@ -73,6 +56,9 @@ class ProcessingJobSpec:
     outputs: Mapping[str, str]         # name -> s3://bucket/prefix/
     arguments: Sequence[str] = ()
     max_runtime_seconds: int = 3600
+    # name -> s3:// URI of a SageMaker manifest file (`[{"prefix": "s3://bucket/"}, "key/below/prefix", ...]`):
+    # exactly the listed objects are downloaded to <input root>/<name>/<key below prefix>
+    manifest_inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProcessingBackend(Protocol):

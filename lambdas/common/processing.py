@@ -10,6 +10,7 @@ the same on one machine.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +28,25 @@ def container_arguments(spec: ProcessingJobSpec, input_root: str = INPUT_ROOT,
                         output_root: str = OUTPUT_ROOT) -> list[str]:
     """The job's argv after `python -m <module>` (the emulator passes its own roots)."""
     return ["--input-root", input_root, "--output-root", output_root, *spec.arguments]
+
+
+def processing_inputs(spec: ProcessingJobSpec) -> list[tuple[str, str, str]]:
+    """(name, S3 URI, S3DataType) of every input, sorted by name."""
+    inputs = [(n, u, "S3Prefix") for n, u in spec.inputs.items()]
+    inputs += [(n, u, "ManifestFile") for n, u in spec.manifest_inputs.items()]
+    return sorted(inputs)
+
+
+def write_manifest(s3: Any, bucket: str, key: str, base: str, keys: list[str]) -> str:
+    """Write a SageMaker manifest file listing `keys` (each under `base`, an s3://bucket/prefix/); return its URI."""
+    _, _, prefix = base[5:].partition("/")
+    entries: list[Any] = [{"prefix": base}]
+    for k in keys:
+        if not k.startswith(prefix):
+            raise ProcessingError(f"{k} is not under {base}")
+        entries.append(k[len(prefix):])
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(entries).encode(), ContentType="application/json")
+    return f"s3://{bucket}/{key}"
 
 
 def job_name(kind: str, run_id: str) -> str:
@@ -49,9 +69,9 @@ class SageMakerProcessing:
                                   "ContainerEntrypoint": ["python", "-m", spec.module],
                                   "ContainerArguments": container_arguments(spec)},
                 ProcessingInputs=[{"InputName": name, "S3Input": {
-                    "S3Uri": uri, "LocalPath": f"{INPUT_ROOT}/{name}", "S3DataType": "S3Prefix",
+                    "S3Uri": uri, "LocalPath": f"{INPUT_ROOT}/{name}", "S3DataType": kind,
                     "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}
-                    for name, uri in sorted(spec.inputs.items())],
+                    for name, uri, kind in processing_inputs(spec)],
                 ProcessingOutputConfig={"Outputs": [{"OutputName": name, "S3Output": {
                     "S3Uri": uri, "LocalPath": f"{OUTPUT_ROOT}/{name}", "S3UploadMode": "EndOfJob"}}
                     for name, uri in sorted(spec.outputs.items())]},

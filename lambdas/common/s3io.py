@@ -49,6 +49,11 @@ def exists(s3: Any, bucket: str, key: str) -> bool:
         raise
 
 
+def has_keys(s3: Any, bucket: str, prefix: str) -> bool:
+    """Whether any object lies under `prefix`."""
+    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("Contents"))
+
+
 def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):

@@ -25,7 +25,7 @@ from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.layout import run_key
 from lambdas.common.processing import job_name
 from lambdas.common.registry import PackageVersion, packages, production
-from lambdas.common.s3io import get_json, list_keys, put_json
+from lambdas.common.s3io import get_json, has_keys, list_keys, put_json
 from lambdas.evaluate.gate import NETWORK_METRICS, UnknownNetworkError, gates_for, judge
 from lambdas.evaluate.production import fetch_production_versions
 from lambdas.export.layout import lay_out_version, run_lineage
@@ -104,7 +104,7 @@ def start_evaluation(state: TrainingState, deps: Deps) -> EvaluationResult:
         gates_for(state.model_name, state.config.gates)
     except UnknownNetworkError as exc:
         raise EvaluationError(str(exc)) from exc
-    if not list_keys(s3, st.curated_bucket, state.config.golden_prefix):
+    if not has_keys(s3, st.curated_bucket, state.config.golden_prefix):
         raise ArtifactMissingError(f"no golden set under s3://{st.curated_bucket}/{state.config.golden_prefix}")
     versions = packages(sm, state.model_name)
     prod = production(versions)

@@ -1,7 +1,7 @@
 """LocalCloud: the cloud plane on one machine, on moto's server, with the same definitions as the CDK app.
 
     with LocalCloud(workdir) as cloud:
-        cloud.install(labeler=..., executions=...)
+        cloud.install(executions=...)
         result = cloud.run("training", "run-1", {...})
 
 What it sets up: a `ThreadedMotoServer` on 127.0.0.1 (free port) with Step Functions execution on
@@ -30,7 +30,7 @@ from cdk.definitions import render, rollout_definition, training_definition
 from cdk.definitions.functions import HANDLERS, functions
 from lambdas.common import deps as deps_module
 from lambdas.common.deps import Deps
-from lambdas.common.interfaces import JobExecutions, Labeler, PersonCheck
+from lambdas.common.interfaces import JobExecutions, PersonCheck
 from lambdas.common.registry import package_group_name
 from lambdas.common.settings import Settings
 from lambdas.deidentify.blur_check import BlurCheck
@@ -175,7 +175,7 @@ class LocalCloud:
                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/edgecv-local")["stateMachineArn"]
 
     # ---- seams -------------------------------------------------------------------------------------
-    def install(self, *, labeler: Labeler | None = None, executions: JobExecutions | None = None,
+    def install(self, *, executions: JobExecutions | None = None,
                 person_check: PersonCheck | None = None, training_env: dict[str, str] | None = None,
                 processing_env: dict[str, str] | None = None) -> Deps:
         """Install the deps the in-process handlers use (moto clients + the emulators and seams given)."""
@@ -184,7 +184,7 @@ class LocalCloud:
                                                                extra_env=training_env)
         self.processing = self.processing or LocalProcessingEmulator(self.client("s3"), self.workdir / "processing",
                                                                      extra_env=processing_env)
-        deps = Deps(settings=self.settings, client=self.client, labeler=labeler,
+        deps = Deps(settings=self.settings, client=self.client,
                     person_check=person_check or BlurCheck(), training=self.training, processing=self.processing,
                     executions=executions)
         deps_module.install(deps)

@@ -131,7 +131,7 @@ def training_history() -> list[dict]:
     """A run that polls training twice; non-entered events in between must not split a state's time."""
     return [
         other("ExecutionStarted", 0), entered("Ingest", 0), other("TaskStateExited", 1.5),
-        entered("Deidentify", 2), entered("AutoLabel", 5), entered("ReviewGate", 6), entered("ReviewRoute", 6.5),
+        entered("Deidentify", 2), entered("StartAutoLabel", 5), entered("ReviewGate", 6), entered("ReviewRoute", 6.5),
         entered("BuildDataset", 7), entered("StartTraining", 8), entered("WaitForTraining", 9),
         entered("PollTraining", 19), entered("TrainingRoute", 20), entered("WaitForTraining", 20.5),
         entered("PollTraining", 30.5), entered("TrainingRoute", 31), entered("StartEvaluation", 31.25),

@@ -28,7 +28,6 @@ from contracts.annotations import load_annotation_set
 from contracts.bundles import TrustedKey, extract_verified, public_key_from_der, verify_bundle
 from contracts.predictions import DetectedPallet, DetectedPerson, FramePrediction
 from contracts.samples import HardNegativeSample, SampleReason
-from lambdas.autolabel.teacher import STAND_IN_REPOSITORY, TeacherPipelineLabeler
 from lambdas.common.registry import packages
 from lambdas.common.s3io import get_json, list_keys
 from lambdas.localcloud.cloud import LocalCloud
@@ -95,10 +94,7 @@ def upload_samples(cloud: LocalCloud, dataset: Path, tag: str, leak_person: bool
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     work = tmp_path_factory.mktemp("localcloud")
     with LocalCloud(work) as local:
-        # the v1 networks as labeler: these runs test the pipeline's plumbing and gate with tiny budgets measured
-        # against v1's labels (the damage teacher's labels are the demo's business, docs/demo.md)
-        labeler = TeacherPipelineLabeler(STAND_IN_REPOSITORY, "1", name="v1-stand-in-for-teacher")
-        local.install(labeler=labeler)
+        local.install()
         golden = write_dataset(work / "golden", 9101, GOLDEN_FRAMES, workers=1)
         s3 = local.client("s3")
         for path in sorted(golden.rglob("*")):
@@ -109,8 +105,10 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
 
 def run_input(run_id: str, **config: object) -> dict:
     return {"run_id": run_id, "model_name": "damage_classifier",
+            # the v1 networks as teacher ("edge-v1"): these runs test the pipeline's plumbing and gate with tiny
+            # budgets measured against v1's labels (the damage teacher's labels are the demo's business)
             "config": {"poll_seconds": 1, "auto_approve_confidence": 0.0, "hyperparameters": ONE_STEP,
-                       "approval_status": "Approved", "code_commit": "test", **config}}
+                       "approval_status": "Approved", "code_commit": "test", "teacher": "edge-v1", **config}}
 
 
 def eval_record(cloud: LocalCloud, run_id: str) -> dict:

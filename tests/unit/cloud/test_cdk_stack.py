@@ -123,7 +123,7 @@ def function_role(tj: dict, name: str) -> str:
     return fn["Properties"]["Role"]["Fn::GetAtt"][0]
 
 
-def test_the_evaluation_runs_as_a_processing_job_that_verifies_production_bundles(
+def test_evaluation_and_labeling_run_as_processing_jobs_with_least_privilege(
         synth: tuple[Template, dict, Path]) -> None:
     tj = synth[1]
     start = allowed(tj, function_role(tj, "edgecv-start-evaluation"))
@@ -132,13 +132,17 @@ def test_the_evaluation_runs_as_a_processing_job_that_verifies_production_bundle
     assert "kms:Sign" not in actions
     read = json.dumps([st["Resource"] for st in start if "s3:GetObject*" in as_list(st["Action"])])
     assert "/bundles/*" in read and "/training/*" in read and "/golden/*" in read
-    gate = {a for st in allowed(tj, function_role(tj, "edgecv-evaluation-gate")) for a in as_list(st["Action"])}
-    assert "sagemaker:DescribeProcessingJob" in gate and "sagemaker:CreateProcessingJob" not in gate
+    for poller in ("edgecv-evaluation-gate", "edgecv-autolabel"):
+        polls = {a for st in allowed(tj, function_role(tj, poller)) for a in as_list(st["Action"])}
+        assert "sagemaker:DescribeProcessingJob" in polls and "sagemaker:CreateProcessingJob" not in polls
+    starts = {a for st in allowed(tj, function_role(tj, "edgecv-start-autolabel")) for a in as_list(st["Action"])}
+    assert {"sagemaker:CreateProcessingJob", "iam:PassRole"} <= starts
     role = next(k for k, r in resources(tj, "AWS::IAM::Role").items()
                 if "ProcessingJobRole" in k and "sagemaker.amazonaws.com" in json.dumps(r))
     job = allowed(tj, role)
     written = json.dumps([st["Resource"] for st in job if "s3:PutObject" in as_list(st["Action"])])
     assert "/evaluations/*" in written and "/golden/*" not in written and "/bundles/*" not in written
+    assert "/samples/*/label.json" in written and '/samples/*"' not in written  # labels only, never frames
     assert not any(a.startswith("kms:Sign") or a.startswith("sagemaker:") for st in job for a in as_list(st["Action"]))
 
 

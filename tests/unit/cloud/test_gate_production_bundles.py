@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lambdas.common.deps import Deps
-from lambdas.common.errors import EvaluationError
+from lambdas.common.errors import ArtifactMissingError, EvaluationError
 from lambdas.common.events import (
     GateVerdict,
     PipelineConfig,
@@ -154,3 +154,13 @@ def test_a_candidate_whose_gate_has_not_passed_is_never_exported(production_dama
     state.evaluation = start_evaluation(state, deps)
     with pytest.raises(EvaluationError, match="has not passed the gate"):
         export(state, deps)
+
+
+def test_no_golden_set_stops_the_gate_before_any_job(production_damage_v2: Deps) -> None:
+    deps = production_damage_v2
+    deps.processing = RecordingProcessing()
+    state = reader_run(deps)
+    deps.aws("s3").delete_object(Bucket=deps.settings.curated_bucket, Key="golden/annotations.json")
+    with pytest.raises(ArtifactMissingError, match="no golden set under"):
+        start_evaluation(state, deps)
+    assert deps.processing.specs == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.autolabel.teacher import NETWORKS, TeacherPipelineLabeler
+from edgecv.jobs.teacher import NETWORKS, TeacherPipelineLabeler
 
 
 def teacher_network(teacher: Path, name: str) -> Path:
@@ -80,7 +80,7 @@ def test_labels_in_a_new_typeface_are_resolved_against_the_manifest_or_left_unre
     import io
 
     from contracts.pro import make_pro
-    from lambdas.autolabel.teacher import STAND_IN_REPOSITORY
+    from edgecv.jobs.teacher import STAND_IN_REPOSITORY
     from tests.unit.cloud.conftest import sample_record
     from training.synth.render import render
     from training.synth.scene import DomainKnobs, sample_scene

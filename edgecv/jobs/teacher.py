@@ -1,23 +1,24 @@
-"""The teacher labeler: the same pallet pipeline code the edge runs, over the teacher's model repository.
+"""The teacher labeler: the same pallet pipeline code the edge runs, over the teacher's networks.
 
-`model_repository` and onnxruntime are imported on first use: the teacher runs where those are installed
-(the local cloud; in AWS a container-image function or a SageMaker batch job with the same code).
+It runs inside the labeling job (`edgecv.jobs.label_samples`: SageMaker Processing in the processing image; a
+local process in the local cloud), never in a Lambda. `model_repository` and onnxruntime are imported on first use.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from pydantic import ValidationError
 
+from contracts.annotations import AnnotatedFrame, Pallet, Person, ShippingLabel
 from contracts.predictions import FramePrediction
 from contracts.samples import HardNegativeSample
-from lambdas.autolabel.convert import prediction_to_label
-from lambdas.common.interfaces import Labeled
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEACHER_REPOSITORY = REPO_ROOT / "training" / "teacher"  # where `make_all --teacher` writes the teacher
@@ -25,6 +26,34 @@ STAND_IN_REPOSITORY = REPO_ROOT / "model_repository"     # the v1 edge models
 
 
 NETWORKS = ("detector", "ocr", "damage_classifier")
+
+
+@dataclass(frozen=True)
+class Labeled:
+    frame: AnnotatedFrame
+    confidence: float  # the weakest box's confidence: what the review gate compares
+
+
+def prediction_to_label(pred: FramePrediction, image_name: str, width: int, height: int) -> Labeled:
+    confidences: list[float] = []
+    pallets = []
+    for pallet in pred.pallets:
+        confidences.append(pallet.score)
+        label = None
+        if pallet.label_index is not None and 0 <= pallet.label_index < len(pred.labels):
+            read = pred.labels[pallet.label_index]
+            confidences.append(min(read.score, read.read_confidence))
+            if read.pro and read.dest:
+                try:
+                    label = ShippingLabel(bbox=read.bbox, pro=read.pro, dest=read.dest)
+                except ValidationError:
+                    confidences.append(0.0)  # an unreadable label: a person has to look
+        pallets.append(Pallet(bbox=pallet.bbox, damaged=pallet.damaged, label=label))
+    people = [Person(bbox=p.bbox) for p in pred.people]
+    confidences.extend(p.score for p in pred.people)
+    frame = AnnotatedFrame(image=image_name, width=width, height=height, pallets=pallets, people=people)
+    return Labeled(frame=frame, confidence=min(confidences) if confidences else 0.0)
+
 
 
 class TeacherPipelineLabeler:

@@ -1,0 +1,167 @@
+"""Auto-labeling as a processing job: the start step lists exactly the unlabeled samples and hands over the site
+manifests; the job labels each sample against its own site's manifests; the poll step collects every label."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from contracts.annotations import AnnotatedFrame, ManifestPallet, TruckManifest
+from contracts.pro import make_pro
+from contracts.samples import HardNegativeSample
+from edgecv.jobs import JobInputError
+from edgecv.jobs.label_samples import label_samples, site_lexicon
+from edgecv.jobs.teacher import Labeled
+from lambdas.autolabel.core import poll_autolabel, start_autolabel
+from lambdas.common.deps import Deps
+from lambdas.common.errors import ArtifactMissingError
+from lambdas.common.events import DeidResult, PipelineConfig, TrainingState, TrainingStatus
+from lambdas.common.layout import FRAME, LABEL, RECORD, manifest_prefix
+from lambdas.localcloud.processing_emulator import LocalProcessingEmulator
+from tests.unit.cloud.conftest import frame_with_person, sample_record
+from tests.unit.cloud.test_gate_production_bundles import RecordingProcessing
+
+
+class RecordingLabeler:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.lexicons: dict[str, list[tuple[str, str]]] = {}
+
+    def label(self, image: bytes, sample: HardNegativeSample, image_name: str,
+              lexicon: Sequence[tuple[str, str]] = ()) -> Labeled:
+        self.lexicons[sample.sample_id] = list(lexicon)
+        return Labeled(frame=AnnotatedFrame(image=image_name, width=160, height=120, pallets=[]), confidence=0.9)
+
+
+def _manifest(truck: str, *pairs: tuple[str, str]) -> bytes:
+    return TruckManifest(truck_id=truck, door="D01",
+                         pallets=[ManifestPallet(pro=p, dest=d) for p, d in pairs]).model_dump_json().encode()
+
+
+A, B, C = make_pro("100200300"), make_pro("482711930"), make_pro("555123999")
+SITES = (("sample-site1-a", "site1"), ("sample-site2-a", "site2"), ("sample-site9-a", "site9"))
+
+
+def write_samples(root: Path) -> list[str]:
+    image, box = frame_with_person(blurred=True)
+    prefixes = []
+    for sample_id, site in SITES:
+        record = sample_record(sample_id, box, site=site)
+        folder = root / record.key_prefix()
+        folder.mkdir(parents=True)
+        (folder / RECORD).write_bytes(record.model_dump_json().encode())
+        (folder / FRAME).write_bytes(image)
+        prefixes.append(record.key_prefix())
+    return prefixes
+
+
+def write_manifests(root: Path) -> Path:
+    for site, name, data in (("site1", "TRK-1.json", _manifest("TRK-1", (A, "MEM"))),
+                             ("site1", "TRK-2.json", _manifest("TRK-2", (B, "ATL"))),
+                             ("site1", "broken.json", b'{"format": "nope"}'),
+                             ("site2", "TRK-3.json", _manifest("TRK-3", (C, "DFW")))):
+        (root / site).mkdir(parents=True, exist_ok=True)
+        (root / site / name).write_bytes(data)
+    return root
+
+
+def test_each_sample_is_labeled_against_its_own_sites_manifests(tmp_path: Path) -> None:
+    prefixes = write_samples(tmp_path / "samples")
+    labeler = RecordingLabeler()
+    assert label_samples(tmp_path / "samples", write_manifests(tmp_path / "manifests"), labeler, tmp_path / "out") == 3
+    assert sorted(labeler.lexicons["sample-site1-a"]) == sorted([(A, "MEM"), (B, "ATL")])  # the broken one skipped
+    assert labeler.lexicons["sample-site2-a"] == [(C, "DFW")]
+    assert labeler.lexicons["sample-site9-a"] == []  # a site without manifests: the reader alone
+    stored = json.loads((tmp_path / "out" / prefixes[0] / LABEL).read_text())
+    assert stored["confidence"] == 0.9 and stored["labeler"] == "recording"
+    assert stored["frame"]["image"] == "images/sample-site1-a.jpg"
+
+
+def test_no_manifests_at_all_and_an_unreadable_sample(tmp_path: Path) -> None:
+    assert site_lexicon(None, "site1") == []
+    prefixes = write_samples(tmp_path / "samples")
+    (tmp_path / "samples" / prefixes[1] / RECORD).write_text("{")
+    with pytest.raises(JobInputError, match=f"sample {prefixes[1]} is unreadable"):
+        label_samples(tmp_path / "samples", None, RecordingLabeler(), tmp_path / "out")
+
+
+def curated_run(deps: Deps, tmp_path: Path, labeled: int = 0) -> TrainingState:
+    s3, bucket = deps.aws("s3"), deps.settings.curated_bucket
+    prefixes = write_samples(tmp_path / "curated")
+    for prefix in prefixes:
+        for name in (RECORD, FRAME):
+            s3.upload_file(str(tmp_path / "curated" / prefix / name), bucket, f"{prefix}/{name}")
+    for prefix in prefixes[:labeled]:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{LABEL}", Body=b'{"confidence": 0.5, "frame": {}}')
+    s3.put_object(Bucket=bucket, Key=f"{manifest_prefix('site1')}TRK-1.json", Body=_manifest("TRK-1", (A, "MEM")))
+    s3.put_object(Bucket=bucket, Key="runs/r9/deid.json", Body=json.dumps({"curated": prefixes}).encode())
+    return TrainingState(run_id="r9", config=PipelineConfig(teacher="edge-v1"),
+                         deid=DeidResult(manifest_key="runs/r9/deid.json", curated=3, quarantined=0))
+
+
+def test_start_lists_only_the_unlabeled_samples_and_the_poll_collects_every_label(deps: Deps, tmp_path: Path) -> None:
+    deps.processing = backend = RecordingProcessing()
+    state = curated_run(deps, tmp_path, labeled=1)
+    state.labels = start_autolabel(state, deps)
+    assert state.labels.status is TrainingStatus.IN_PROGRESS and state.labels.job_name == "edgecv-label-r9"
+    (spec,) = backend.specs
+    bucket = deps.settings.curated_bucket
+    assert spec.module == "edgecv.jobs.label_samples" and list(spec.arguments) == ["--teacher", "edge-v1"]
+    assert spec.inputs == {"manifests": f"s3://{bucket}/manifests/"}
+    assert spec.outputs == {"labels": f"s3://{bucket}/"}
+    listed = json.loads(deps.aws("s3").get_object(Bucket=bucket, Key="runs/r9/teacher-input.manifest")["Body"].read())
+    assert listed[0] == {"prefix": f"s3://{bucket}/"}
+    assert sorted(listed[1:]) == sorted(f"samples/site{n}/cam1/sample-site{n}-a/{f}" for n in (2, 9)
+                                        for f in (RECORD, FRAME))
+
+    assert poll_autolabel(state, deps).status is TrainingStatus.IN_PROGRESS
+    backend.status = TrainingStatus.COMPLETED
+    with pytest.raises(ArtifactMissingError, match="left samples/site2/cam1/sample-site2-a without a label"):
+        poll_autolabel(state, deps)
+    for n, confidence in ((2, 0.7), (9, 0.9)):
+        deps.aws("s3").put_object(Bucket=bucket, Key=f"samples/site{n}/cam1/sample-site{n}-a/{LABEL}",
+                                  Body=json.dumps({"confidence": confidence, "frame": {}}).encode())
+    result = poll_autolabel(state, deps)
+    assert result.labeled == 3 and result.min_confidence == 0.5 and result.mean_confidence == pytest.approx(0.7)
+
+
+def test_a_run_whose_samples_all_have_labels_starts_no_job(deps: Deps, tmp_path: Path) -> None:
+    deps.processing = backend = RecordingProcessing()
+    state = curated_run(deps, tmp_path, labeled=3)
+    result = start_autolabel(state, deps)
+    assert backend.specs == [] and result.job_name is None
+    assert result.status is TrainingStatus.COMPLETED and result.labeled == 3
+
+
+@pytest.mark.slow
+def test_the_labeling_job_runs_the_v1_teacher_through_the_emulator(deps: Deps, tmp_path: Path) -> None:
+    """The real module as a process: manifest-file input, the teacher's labels uploaded next to each sample."""
+    import time
+
+    deps.processing = emulator = LocalProcessingEmulator(deps.aws("s3"), tmp_path / "jobs")
+    try:
+        state = curated_run(deps, tmp_path)
+        state.labels = start_autolabel(state, deps)
+        deadline = time.monotonic() + 120
+        while (result := poll_autolabel(state, deps)).status is TrainingStatus.IN_PROGRESS:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        emulator.close()
+    assert result.status is TrainingStatus.COMPLETED, result.failure_reason
+    assert result.labeled == 3
+    stored = json.loads(deps.aws("s3").get_object(Bucket=deps.settings.curated_bucket,
+                                                  Key=f"samples/site1/cam1/sample-site1-a/{LABEL}")["Body"].read())
+    assert stored["labeler"] == "v1-stand-in-for-teacher" and stored["frame"]["width"] == 160
+
+
+def test_without_any_site_manifest_the_job_gets_no_manifests_input(deps: Deps, tmp_path: Path) -> None:
+    deps.processing = backend = RecordingProcessing()
+    state = curated_run(deps, tmp_path)
+    deps.aws("s3").delete_object(Bucket=deps.settings.curated_bucket, Key=f"{manifest_prefix('site1')}TRK-1.json")
+    start_autolabel(state, deps)
+    assert backend.specs[0].inputs == {}  # SageMaker refuses an input prefix with no objects
