@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -163,6 +164,9 @@ def demo(
     def terminated(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)  # unwinds: every site's processes, the broker and moto are stopped
 
+    keep = os.environ.get("EDGECV_DEMO_WORKDIR")
+    if keep and Path(keep).is_dir() and any(Path(keep).iterdir()):
+        fail(f"EDGECV_DEMO_WORKDIR={keep} is not empty: a run keeps its files in a new or empty folder")
     signal.signal(signal.SIGTERM, terminated)
     result = run_demo(sites=sites, report_path=report, fps=fps, passes=passes)
     raise typer.Exit(0 if result.ok else 1)

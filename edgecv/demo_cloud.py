@@ -4,8 +4,8 @@
   Approved package with the golden metrics measured through the ensemble), so the gate's no-regression check
   and the rollout's rollback target are real.
 - `upload_dataset`, `upload_checkpoint`, `upload_manifests`: the golden and replay sets (curated bucket), v1's torch
-  checkpoint (the `init` channel the training job fine-tunes from) and the sites' truck manifests (the teacher
-  reads labels against them).
+  checkpoint (the `init` channel the training job fine-tunes from) and the sites' truck manifests (dropped in the
+  landing bucket as the TMS integration would; the manifest feed curates them; the teacher reads labels against them).
 - `execution_stages`: a Step Functions execution's history split into named stages with their durations.
 - `regressed_release`: a deliberately broken v3 (v2's weights with the reader's CTC blank pushed up: it reads
   almost nothing; for the damage classifier, its logit pushed up), signed by the same KMS key: a bad model, not a
@@ -80,18 +80,28 @@ def upload_dataset(cloud: LocalCloud, dataset: Path, prefix: str) -> str:
 
 
 def upload_manifests(cloud: LocalCloud, sequences: dict[str, Path]) -> int:
-    """Each site's truck manifest into the curated bucket (`manifests/<site>/<truck>.json`), as the transport
-    management system's feed would put it there; the teacher reads that site's labels against it. Returns how many."""
+    """Each site's truck manifest dropped where the transport management system's integration writes it
+    (`manifests/<site>/<truck>.json` in the landing bucket); the S3 notification runs the manifest feed, which
+    validates it into the curated bucket, where the teacher reads that site's labels against it. Returns how many
+    were curated."""
+    from botocore.exceptions import ClientError
+
     from contracts.annotations import TruckManifest
     from lambdas.common.layout import manifest_prefix
 
     assert cloud.settings is not None
     s3 = cloud.client("s3")
+    curated = 0
     for site, sequence in sequences.items():
         manifest = TruckManifest.model_validate_json((sequence / "manifest.json").read_bytes())
-        s3.put_object(Bucket=cloud.settings.curated_bucket, Key=f"{manifest_prefix(site)}{manifest.truck_id}.json",
-                      Body=manifest.model_dump_json().encode())
-    return len(sequences)
+        key = f"{manifest_prefix(site)}{manifest.truck_id}.json"
+        s3.put_object(Bucket=cloud.settings.landing_bucket, Key=key, Body=manifest.model_dump_json().encode())
+        try:
+            s3.head_object(Bucket=cloud.settings.curated_bucket, Key=key)
+            curated += 1
+        except ClientError:
+            pass  # parked by the feed (the demo reports the count)
+    return curated
 
 
 def upload_checkpoint(cloud: LocalCloud, model: str, version: int = 1) -> str:

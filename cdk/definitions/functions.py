@@ -28,6 +28,12 @@ HANDLERS: dict[str, tuple[str, str]] = {
 }
 
 
+# Functions no state machine calls: S3 notifications invoke them.
+EVENT_HANDLERS: dict[str, str] = {
+    "manifest-feed": "lambdas.manifests.handler.handler",  # landing manifests/<site>/*.json -> curated (or parked)
+}
+
+
 def functions() -> dict[str, str]:
     """function key -> handler path (one entry per distinct function)."""
-    return {key: handler for key, handler in HANDLERS.values()}
+    return {**{key: handler for key, handler in HANDLERS.values()}, **EVENT_HANDLERS}

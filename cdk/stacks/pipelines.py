@@ -13,6 +13,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -134,6 +136,7 @@ class Pipelines(Construct):
                 ["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"],
                 resources=[*registry.group_arns(),
                            stack.format_arn(service="sagemaker", resource="model-package", resource_name="edgecv-*")]))
+        self._manifest_feed(lake, f["manifest-feed"])
         thing_groups = [g.attr_arn for g in fleet.ring_groups.values()]
         job_arn = stack.format_arn(service="iot", resource="job", resource_name="edgecv-*")
         for key in ("start-ring", "rollback-rings"):
@@ -162,6 +165,7 @@ class Pipelines(Construct):
             (landing, "samples/*"), (landing, "parked/*"), (curated, "runs/*"), (curated, "samples/*"),
             (curated, "quarantine/*"), (curated, "reviews/*"), (curated, "datasets/*"),
             (curated, "golden/*"), (curated, "manifests/*"), (curated, "samples/*/label.json"),
+            (landing, "manifests/*"), (landing, "parked/manifests/*"),
             (artifacts, "training/*"), (artifacts, "evaluations/*"),
             (artifacts, "exports/*"), (artifacts, "bundles/*")])
         acknowledge(self, "AwsSolutions-IAM5", "X-Ray PutTraceSegments, CloudWatch GetMetricData/PutMetricData "
@@ -180,6 +184,35 @@ class Pipelines(Construct):
                         ("iot", "job/edgecv-*"), ("ssm", "parameter/edgecv/rollouts/*"), ("iot", "thing/*"))))
         acknowledge(self, "AwsSolutions-L1", "pinned to Python 3.11, the one runtime the whole project (edge, "
                     "Triton python backend stub, training) is built and tested on")
+
+    def _manifest_feed(self, lake: DataLake, feed: lambda_.Function) -> None:
+        """The TMS drops truck manifests in landing `manifests/`; S3 notifies the feed, which validates each into
+        curated (or parks it). The writer policy is what the TMS integration's principal gets: put, nothing else."""
+        lake.landing.grant_read(feed.role, "manifests/*")
+        lake.landing.grant_delete(feed.role, "manifests/*")
+        lake.landing.grant_put(feed.role, "parked/manifests/*")
+        lake.landing.grant_read(feed.role, "parked/manifests/*")  # CopyObject reads the source under its own key
+        lake.curated.grant_put(feed.role, "manifests/*")
+        lake.landing.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(feed),
+                                            s3.NotificationKeyFilter(prefix="manifests/", suffix=".json"))
+        stack = cdk.Stack.of(self)
+        for child in stack.node.children:  # CDK's own singleton that configures bucket notifications
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                acknowledge(child, "AwsSolutions-IAM4", "CDK's BucketNotificationsHandler custom resource "
+                            "(configures the landing bucket's notification at deploy time) uses the basic "
+                            "execution policy for its own logs",
+                            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+                acknowledge(child, "AwsSolutions-IAM5", "CDK's BucketNotificationsHandler: "
+                            "s3:PutBucketNotification has no resource-level scoping in CDK's singleton",
+                            "Resource::*")
+        self.tms_writer = iam.ManagedPolicy(
+            self, "TmsManifestWriter", managed_policy_name="edgecv-tms-manifest-writer",
+            description="for the transport management system's integration: put truck manifests "
+                        "(edgecv-manifest/1) under manifests/<site>/ in the landing bucket, nothing else",
+            statements=[iam.PolicyStatement(actions=["s3:PutObject"],
+                                            resources=[lake.landing.arn_for_objects("manifests/*")]),
+                        iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Encrypt"],
+                                            resources=[lake.key.key_arn])])
 
     def _function(self, key: str, handler: str, code: lambda_.Code, layer: lambda_.ILayerVersion,
                   env: dict[str, str]) -> lambda_.Function:

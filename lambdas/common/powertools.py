@@ -29,6 +29,8 @@ def parse(model: type[M], event: Any) -> M:
         return model.model_validate(event)
     except ValidationError as exc:
         raise BadEventError(f"{model.__name__}: {first_validation_error(exc, 'event')}") from exc
+    except TypeError as exc:  # a validator of a library model (e.g. Powertools' S3Model) that trips on bad input
+        raise BadEventError(f"{model.__name__}: malformed event ({exc})") from exc
 
 
 def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

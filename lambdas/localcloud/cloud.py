@@ -167,6 +167,13 @@ class LocalCloud:
                 FunctionName=name, Runtime="python3.11", Role=role, Handler=handler_path,
                 Code={"ZipFile": _placeholder_zip()}, Timeout=300)["FunctionArn"]
             lambda_hook.register(name, _resolve(handler_path))
+        # the TMS feed: a manifest dropped in landing under manifests/ invokes the feed function (moto delivers
+        # S3 notifications to Lambda synchronously, through the hook above)
+        s3.put_bucket_notification_configuration(Bucket=buckets["landing_bucket"], NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{
+                "LambdaFunctionArn": arns["manifest-feed"], "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "manifests/"},
+                                                   {"Name": "suffix", "Value": ".json"}]}}}]})
         sfn = self.client("stepfunctions")
         for label, definition in (("training", training_definition()), ("rollout", rollout_definition())):
             body = render(definition, {p: arns[k] for p, (k, _) in HANDLERS.items()})

@@ -201,3 +201,21 @@ def test_unsure_labels_wait_for_a_person_who_can_reject_them(cloud: LocalCloud, 
     assert result.status == "FAILED" and result.error == "ReviewRejected"
     assert "HumanReview" in result.states and "StartTraining" not in result.states
     assert json.loads(json.dumps(result.states))[-1] == "ReviewRejected"
+
+
+def test_a_manifest_dropped_in_landing_is_curated_by_the_feed(cloud: LocalCloud) -> None:
+    """moto delivers the landing bucket's S3 notification to the feed function (the real handler, in-process)."""
+    from contracts.annotations import ManifestPallet, TruckManifest
+    from contracts.pro import make_pro
+
+    s3, st = cloud.client("s3"), cloud.settings
+    manifest = TruckManifest(truck_id="TRK-77", door="D02", pallets=[ManifestPallet(pro=make_pro("700800900"),
+                                                                                   dest="ATL")])
+    s3.put_object(Bucket=st.landing_bucket, Key="manifests/site7/TRK-77.json", Body=manifest.model_dump_json().encode())
+    s3.put_object(Bucket=st.landing_bucket, Key="manifests/site7/garbled.json", Body=b"{")
+    curated = TruckManifest.model_validate_json(
+        s3.get_object(Bucket=st.curated_bucket, Key="manifests/site7/TRK-77.json")["Body"].read())
+    assert curated == manifest
+    reason = get_json(s3, st.landing_bucket, "parked/manifests/site7/garbled.json.reason.json")
+    assert reason["reason"].startswith("not edgecv-manifest/1")
+    assert "Contents" not in s3.list_objects_v2(Bucket=st.landing_bucket, Prefix="manifests/")

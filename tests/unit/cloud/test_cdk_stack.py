@@ -123,6 +123,23 @@ def function_role(tj: dict, name: str) -> str:
     return fn["Properties"]["Role"]["Fn::GetAtt"][0]
 
 
+def test_the_manifest_feed_is_notified_and_the_tms_may_only_put_manifests(synth: tuple[Template, dict, Path]) -> None:
+    template, tj = synth[0], synth[1]
+    template.has_resource_properties("Custom::S3BucketNotifications", {"NotificationConfiguration": {
+        "LambdaFunctionConfigurations": [Match.object_like({
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": Match.array_with([{"Name": "suffix", "Value": ".json"},
+                                                                {"Name": "prefix", "Value": "manifests/"}])}}})]}})
+    (writer,) = [p for p in resources(tj, "AWS::IAM::ManagedPolicy").values()
+                 if p["Properties"].get("ManagedPolicyName") == "edgecv-tms-manifest-writer"]
+    actions = {a for st in writer["Properties"]["PolicyDocument"]["Statement"] for a in as_list(st["Action"])}
+    assert actions == {"s3:PutObject", "kms:GenerateDataKey", "kms:Encrypt"}
+    assert "/manifests/*" in json.dumps(writer["Properties"]["PolicyDocument"])
+    feed = allowed(tj, function_role(tj, "edgecv-manifest-feed"))
+    written = json.dumps([st["Resource"] for st in feed if "s3:PutObject" in as_list(st["Action"])])
+    assert "/manifests/*" in written and "/parked/manifests/*" in written and "/samples" not in written
+
+
 def test_evaluation_and_labeling_run_as_processing_jobs_with_least_privilege(
         synth: tuple[Template, dict, Path]) -> None:
     tj = synth[1]
@@ -207,7 +224,10 @@ def test_lambda_asset_carries_source_without_local_cloud(synth: tuple[Template, 
     assert (asset / "contracts" / "bundles" / "build.py").is_file()
     assert (asset / "edgecv" / "kms_signer.py").is_file()
     assert not (asset / "lambdas" / "localcloud").exists()
-    for fn in resources(synth[1], "AWS::Lambda::Function").values():
+    functions = resources(synth[1], "AWS::Lambda::Function")
+    ours = {k: f for k, f in functions.items() if str(f["Properties"].get("FunctionName", "")).startswith("edgecv-")}
+    assert all(k.startswith("BucketNotificationsHandler") for k in set(functions) - set(ours))  # CDK's, inline code
+    for fn in ours.values():
         module, _, _func = fn["Properties"]["Handler"].rpartition(".")
         assert (asset / (module.replace(".", "/") + ".py")).is_file(), module
         assert fn["Properties"]["TracingConfig"] == {"Mode": "Active"}

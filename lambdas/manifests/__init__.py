@@ -1,0 +1,1 @@
+"""The truck-manifest feed: the transport management system's manifests, validated into the curated bucket."""
