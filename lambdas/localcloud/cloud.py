@@ -109,6 +109,7 @@ class LocalCloud:
             raise LocalCloudError(f"moto refused the Step Functions config: {reply.status_code}")
         lambda_hook.install()
         self._create_resources()
+        self.install()  # event-driven functions (the manifest feed) run from the start; callers may re-install
 
     def stop(self) -> None:
         lambda_hook.uninstall()
@@ -182,15 +183,11 @@ class LocalCloud:
                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/edgecv-local")["stateMachineArn"]
 
     # ---- seams -------------------------------------------------------------------------------------
-    def install(self, *, executions: JobExecutions | None = None,
-                person_check: PersonCheck | None = None, training_env: dict[str, str] | None = None,
-                processing_env: dict[str, str] | None = None) -> Deps:
-        """Install the deps the in-process handlers use (moto clients + the emulators and seams given)."""
+    def install(self, *, executions: JobExecutions | None = None, person_check: PersonCheck | None = None) -> Deps:
+        """Install the deps the in-process handlers use (moto clients, the emulators, and the seams given)."""
         assert self.settings is not None
-        self.training = self.training or LocalTrainingEmulator(self.client("s3"), self.workdir / "training",
-                                                               extra_env=training_env)
-        self.processing = self.processing or LocalProcessingEmulator(self.client("s3"), self.workdir / "processing",
-                                                                     extra_env=processing_env)
+        self.training = self.training or LocalTrainingEmulator(self.client("s3"), self.workdir / "training")
+        self.processing = self.processing or LocalProcessingEmulator(self.client("s3"), self.workdir / "processing")
         deps = Deps(settings=self.settings, client=self.client,
                     person_check=person_check or BlurCheck(), training=self.training, processing=self.processing,
                     executions=executions)
