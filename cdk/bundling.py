@@ -23,7 +23,9 @@ from cdk.config import LambdaDependencies
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("lambdas", "contracts")
 SOURCE_FILES = ("edgecv/__init__.py", "edgecv/kms_signer.py")
-RUNTIME_REQUIREMENTS = ("pydantic==2.14.3", "cryptography==50.0.2", "numpy==1.26.4", "pillow==13.0.0")
+# The Lambda Python 3.11 runtime is Amazon Linux 2 (glibc 2.26): only manylinux2014 wheels run there. Pillow 13 ships
+# none (manylinux_2_28 only), so the Lambdas pin the last Pillow that does; they use nothing newer of it.
+RUNTIME_REQUIREMENTS = ("pydantic==2.14.3", "cryptography==50.0.2", "numpy==1.26.4", "pillow==12.2.0")
 _SKIP_PARTS = {"__pycache__", "localcloud"}  # the local cloud (moto, emulators) never ships
 
 
