@@ -24,4 +24,5 @@ class EdgecvCloudStack(cdk.Stack):
         self.fleet = Fleet(self, "Fleet", config, self.lake.artifacts, self.lake.landing)
         self.pipelines = Pipelines(self, "Pipelines", config, self.lake, self.signing, self.registry, self.fleet)
         self.observability = Observability(self, "Observability", config, self.lake.key, {
-            "Training": self.pipelines.training, "Rollout": self.pipelines.rollout})
+            "Training": self.pipelines.training, "Rollout": self.pipelines.rollout},
+            {"ManifestFeed": self.pipelines.functions["manifest-feed"]})

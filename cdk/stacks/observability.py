@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_stepfunctions as sfn
@@ -32,7 +33,8 @@ def per_site(name: str, statistic: str) -> cw.MathExpression:
 
 class Observability(Construct):
     def __init__(self, scope: Construct, construct_id: str, config: CloudConfig, key: kms.IKey,
-                 state_machines: dict[str, sfn.StateMachine]) -> None:
+                 state_machines: dict[str, sfn.StateMachine],
+                 event_functions: dict[str, lambda_.IFunction] | None = None) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
                                display_name="edgecv fleet alarms")
@@ -65,6 +67,12 @@ class Observability(Construct):
                 evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"an execution of the {name} state machine failed")
+        for name, fn in (event_functions or {}).items():  # no execution records their failures: alarm on errors
+            self.alarms[f"{name}Errors"] = cw.Alarm(
+                self, f"{name}Errors", metric=fn.metric_errors(period=PERIOD), threshold=0, evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"the {name} function failed (its input stays where it was; see its logs)")
         for alarm in self.alarms.values():
             alarm.add_alarm_action(action)
         self.dashboard = cw.Dashboard(self, "FleetDashboard", dashboard_name="edgecv-fleet")

@@ -211,7 +211,9 @@ def test_dashboard_and_health_alarms(synth: tuple[Template, dict, Path]) -> None
     metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
     metrics |= {m["MetricStat"]["Metric"]["MetricName"] for a in alarms.values()
                 for m in a["Properties"].get("Metrics", []) if "MetricStat" in m}
-    assert {"FrameLatencyMs", "DetectionConfidence", "DroppedFrames", "SmokeTestFailures"} <= metrics
+    assert {"FrameLatencyMs", "DetectionConfidence", "DroppedFrames", "SmokeTestFailures", "Errors"} <= metrics
+    feed_errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
+    assert len(feed_errors) == 1 and feed_errors[0]["Properties"]["Namespace"] == "AWS/Lambda"
     assert len(resources(synth[1], "AWS::CloudWatch::Dashboard")) == 1
     synth[0].has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
 
