@@ -237,3 +237,23 @@ def test_an_empty_or_malformed_lexicon_gives_no_answer(lexicon):
     read = P.read_label_in_lexicon(_log_probs(_spelled(pro, P.PRO_ALPHABET), 11),
                                    _log_probs(_spelled("DESTMEM", P.DEST_ALPHABET), 27), lexicon)
     assert read.pro is None and read.dest is None
+
+
+def test_teacher_views_shift_the_crop_vertically_and_keep_its_columns() -> None:
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, size=(200, 160, 3), dtype=np.uint8)
+    views = P.ocr_views(frame, [40.0, 50.0, 100.0, 150.0])
+    assert views.shape == (len(P.TEACHER_VIEW_SHIFTS), 1, P.OCR_H, P.OCR_W) and views.dtype == np.float32
+    assert np.array_equal(views[0], P.ocr_input(frame, [40.0, 50.0, 100.0, 150.0]))  # the edge's own crop first
+    assert np.array_equal(views[1], P.ocr_input(frame, [40.0, 48.0, 100.0, 148.0]))  # up by 2% of 100 px
+
+
+def test_averaged_lattices_are_the_views_mean_probability() -> None:
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(3, 48, 11))
+    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    averaged = P.average_lattices(log_probs)
+    assert averaged.shape == (48, 11)
+    assert np.allclose(np.exp(averaged), np.exp(log_probs).mean(axis=0))
+    assert np.allclose(np.exp(averaged).sum(axis=-1), 1.0)  # still a distribution per frame
+    assert np.allclose(P.average_lattices(log_probs[:1]), log_probs[0])
