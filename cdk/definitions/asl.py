@@ -34,6 +34,17 @@ def task(function: str, next_state: str | None, result_path: str, *, comment: st
     return state
 
 
+def wait_then(poll_state: str) -> dict[str, Any]:
+    """Wait `config.poll_seconds`, then poll a job (training and processing jobs: no `.sync` on moto)."""
+    return {"Type": "Wait", "SecondsPath": "$.config.poll_seconds", "Next": poll_state}
+
+
+def still_running(status_path: str, wait_state: str) -> dict[str, Any]:
+    """The Choice rule that sends a job still running (SageMaker: InProgress or Stopping) back to its wait."""
+    return {"Or": [{"Variable": status_path, "StringEquals": "InProgress"},
+                   {"Variable": status_path, "StringEquals": "Stopping"}], "Next": wait_state}
+
+
 def placeholders(definition: Mapping[str, Any]) -> set[str]:
     return set(_PLACEHOLDER.findall(json.dumps(definition)))
 

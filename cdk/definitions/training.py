@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdk.definitions.asl import task
+from cdk.definitions.asl import still_running, task, wait_then
 
 TRAINING_FUNCTIONS = ("Ingest", "Deidentify", "StartAutoLabel", "PollAutoLabel", "ReviewGate", "RequestReview",
                       "BuildDataset", "StartTraining", "PollTraining", "StartEvaluation", "PollEvaluation", "Export",
@@ -26,15 +26,13 @@ def training_definition() -> dict[str, Any]:
                            comment="only samples with every person blurred reach the curated bucket"),
         "StartAutoLabel": task("StartAutoLabel", "LabelRoute", "$.labels",
                                comment="a processing job: the teacher labels the curated samples"),
-        "WaitForLabels": {"Type": "Wait", "SecondsPath": "$.config.poll_seconds", "Next": "PollAutoLabel"},
+        "WaitForLabels": wait_then("PollAutoLabel"),
         "PollAutoLabel": task("PollAutoLabel", "LabelRoute", "$.labels"),
         "LabelRoute": {
             "Type": "Choice",
             "Choices": [
                 {"Variable": "$.labels.status", "StringEquals": "Completed", "Next": "ReviewGate"},
-                {"Or": [{"Variable": "$.labels.status", "StringEquals": "InProgress"},
-                        {"Variable": "$.labels.status", "StringEquals": "Stopping"}],
-                 "Next": "WaitForLabels"},
+                still_running("$.labels.status", "WaitForLabels"),
             ],
             "Default": "LabelingFailed",
         },
@@ -70,15 +68,13 @@ def training_definition() -> dict[str, Any]:
         "BuildDataset": task("BuildDataset", "StartTraining", "$.dataset",
                              comment="snapshot the approved labels as an edgecv-annotations/1 set"),
         "StartTraining": task("StartTraining", "WaitForTraining", "$.training"),
-        "WaitForTraining": {"Type": "Wait", "SecondsPath": "$.config.poll_seconds", "Next": "PollTraining"},
+        "WaitForTraining": wait_then("PollTraining"),
         "PollTraining": task("PollTraining", "TrainingRoute", "$.training"),
         "TrainingRoute": {
             "Type": "Choice",
             "Choices": [
                 {"Variable": "$.training.status", "StringEquals": "Completed", "Next": "StartEvaluation"},
-                {"Or": [{"Variable": "$.training.status", "StringEquals": "InProgress"},
-                        {"Variable": "$.training.status", "StringEquals": "Stopping"}],
-                 "Next": "WaitForTraining"},
+                still_running("$.training.status", "WaitForTraining"),
             ],
             "Default": "TrainingFailed",
         },
@@ -86,15 +82,13 @@ def training_definition() -> dict[str, Any]:
         "StartEvaluation": task("StartEvaluation", "WaitForEvaluation", "$.evaluation",
                                 comment="stage the candidate; a processing job runs the golden set through the same "
                                         "ensemble"),
-        "WaitForEvaluation": {"Type": "Wait", "SecondsPath": "$.config.poll_seconds", "Next": "PollEvaluation"},
+        "WaitForEvaluation": wait_then("PollEvaluation"),
         "PollEvaluation": task("PollEvaluation", "GateRoute", "$.evaluation",
                                comment="once the job completed: per-class gates, no regression against production"),
         "GateRoute": {
             "Type": "Choice",
             "Choices": [
-                {"Or": [{"Variable": "$.evaluation.status", "StringEquals": "InProgress"},
-                        {"Variable": "$.evaluation.status", "StringEquals": "Stopping"}],
-                 "Next": "WaitForEvaluation"},
+                still_running("$.evaluation.status", "WaitForEvaluation"),
                 {"And": [{"Variable": "$.evaluation.status", "StringEquals": "Completed"},
                          {"Variable": "$.evaluation.verdict", "StringEquals": "pass"}], "Next": "Export"},
                 {"And": [{"Variable": "$.evaluation.status", "StringEquals": "Completed"},

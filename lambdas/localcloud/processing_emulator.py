@@ -12,12 +12,11 @@ with the last line the module wrote.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from lambdas.common.errors import ProcessingError
 from lambdas.common.events import ProcessingResult, TrainingStatus
@@ -25,6 +24,7 @@ from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.processing import container_arguments, processing_inputs
 from lambdas.common.s3io import get_json
 from lambdas.evaluate.core import download_prefix, split_s3_uri
+from lambdas.localcloud.local_process import LocalProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class _Job:
     spec: ProcessingJobSpec
     root: Path
-    process: subprocess.Popen
-    log: IO[str]
+    process: LocalProcess
     result: ProcessingResult | None = None
 
 
@@ -63,10 +62,8 @@ class LocalProcessingEmulator:
                 (root / "output" / name).mkdir(parents=True, exist_ok=True)
             argv = [self._python, "-m", spec.module,
                     *container_arguments(spec, str(root / "input"), str(root / "output"))]
-            log = (root / "job.log").open("w")
-            process = subprocess.Popen(argv, cwd=self._cwd, env={**os.environ, **self._extra_env}, stdout=log,
-                                       stderr=subprocess.STDOUT)
-            self._jobs[spec.job_name] = _Job(spec, root, process, log)
+            process = LocalProcess.spawn(argv, self._cwd, {**os.environ, **self._extra_env}, root / "job.log")
+            self._jobs[spec.job_name] = _Job(spec, root, process)
 
     @staticmethod
     def _download_manifest(s3: Any, bucket: str, key: str, dest: Path) -> int:
@@ -90,14 +87,12 @@ class LocalProcessingEmulator:
                 raise ProcessingError(f"no processing job {job_name}")
             if job.result is not None:
                 return job.result
-            code = job.process.poll()
+            code = job.process.exit_code()
             if code is None:
                 return ProcessingResult(job_name=job_name, status=TrainingStatus.IN_PROGRESS)
-            job.log.close()
             if code != 0:
-                tail = (job.root / "job.log").read_text().strip().splitlines()[-1:] or ["no output"]
                 job.result = ProcessingResult(job_name=job_name, status=TrainingStatus.FAILED,
-                                              failure_reason=f"exit {code}: {tail[0][:300]}")
+                                              failure_reason=job.process.failure_reason(code))
                 return job.result
             for name, uri in sorted(job.spec.outputs.items()):
                 bucket, prefix = split_s3_uri(uri)
@@ -112,8 +107,4 @@ class LocalProcessingEmulator:
     def close(self) -> None:
         with self._lock:
             for job in self._jobs.values():
-                if job.process.poll() is None:
-                    job.process.kill()
-                    job.process.wait()
-                if not job.log.closed:
-                    job.log.close()
+                job.process.stop()

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from lambdas.common.errors import TrainingError
 from lambdas.common.events import TrainingResult, TrainingStatus
 from lambdas.common.interfaces import TrainingJobSpec
 from lambdas.evaluate.core import download_prefix, split_s3_uri
+from lambdas.localcloud.local_process import LocalProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class _Job:
     spec: TrainingJobSpec
     root: Path
-    process: subprocess.Popen
-    log: IO[str]
+    process: LocalProcess
     result: TrainingResult | None = None
 
 
@@ -71,10 +70,9 @@ class LocalTrainingEmulator:
                    **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
                    "SM_HP_FILE": str(config / "hyperparameters.json"), "SM_CHANNELS": json.dumps(sorted(channels)),
                    "SM_HPS": json.dumps(spec.hyperparameters), "SM_TRAINING_JOB_NAME": spec.job_name}
-            log = (root / "training.log").open("w")
-            process = subprocess.Popen([self._python, "-m", f"training.{spec.entry_point}"], cwd=self._cwd,
-                                       env=env, stdout=log, stderr=subprocess.STDOUT)
-            self._jobs[spec.job_name] = _Job(spec, root, process, log)
+            process = LocalProcess.spawn([self._python, "-m", f"training.{spec.entry_point}"], self._cwd, env,
+                                         root / "training.log")
+            self._jobs[spec.job_name] = _Job(spec, root, process)
 
     def describe(self, job_name: str) -> TrainingResult:
         with self._lock:
@@ -83,14 +81,12 @@ class LocalTrainingEmulator:
                 raise TrainingError(f"no training job {job_name}")
             if job.result is not None:
                 return job.result
-            code = job.process.poll()
+            code = job.process.exit_code()
             if code is None:
                 return TrainingResult(job_name=job_name, status=TrainingStatus.IN_PROGRESS)
-            job.log.close()
             if code != 0:
-                tail = (job.root / "training.log").read_text().strip().splitlines()[-1:] or ["no output"]
                 job.result = TrainingResult(job_name=job_name, status=TrainingStatus.FAILED,
-                                            failure_reason=f"exit {code}: {tail[0][:300]}")
+                                            failure_reason=job.process.failure_reason(code))
                 return job.result
             archive = job.root / "output" / "model.tar.gz"
             with tarfile.open(archive, "w:gz") as tar:
@@ -107,8 +103,4 @@ class LocalTrainingEmulator:
     def close(self) -> None:
         with self._lock:
             for job in self._jobs.values():
-                if job.process.poll() is None:
-                    job.process.kill()
-                    job.process.wait()
-                if not job.log.closed:
-                    job.log.close()
+                job.process.stop()
