@@ -1,9 +1,12 @@
-"""Small S3 helpers (JSON objects, existence, listing) that raise the cloud plane's own errors."""
+"""Small S3 helpers (JSON objects, existence, listing, folders, a training job's model) that raise the cloud plane's
+own errors."""
 
 from __future__ import annotations
 
 import json
+import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -58,3 +61,33 @@ def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             yield item["Key"]
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ArtifactMissingError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def download_prefix(s3: Any, bucket: str, prefix: str, dest: Path) -> int:
+    count = 0
+    for key in list_keys(s3, bucket, prefix):
+        rel = key[len(prefix):].lstrip("/")
+        if not rel or ".." in Path(rel).parts:
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        count += 1
+    return count
+
+
+def fetch_model(s3: Any, uri: str, dest: Path) -> Path:
+    bucket, key = split_s3_uri(uri)
+    archive = dest.parent / "model.tar.gz"
+    s3.download_file(bucket, key, str(archive))
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest

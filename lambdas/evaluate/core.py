@@ -13,7 +13,6 @@ regression against production); the report, the pins and the gates applied are k
 from __future__ import annotations
 
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,42 +24,12 @@ from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.layout import run_key
 from lambdas.common.processing import job_name
 from lambdas.common.registry import PackageVersion, packages, production
-from lambdas.common.s3io import get_json, has_keys, list_keys, put_json
+from lambdas.common.s3io import fetch_model, get_json, has_keys, put_json
 from lambdas.evaluate.gate import NETWORK_METRICS, UnknownNetworkError, gates_for, judge
 from lambdas.evaluate.production import fetch_production_versions
 from lambdas.export.layout import lay_out_version, run_lineage
 
 BASE_VERSION = 1  # the seed models shipped in model_repository/ are version 1
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ArtifactMissingError(f"not an s3:// URI: {uri}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
-
-
-def download_prefix(s3: Any, bucket: str, prefix: str, dest: Path) -> int:
-    count = 0
-    for key in list_keys(s3, bucket, prefix):
-        rel = key[len(prefix):].lstrip("/")
-        if not rel or ".." in Path(rel).parts:
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, key, str(target))
-        count += 1
-    return count
-
-
-def fetch_model(s3: Any, uri: str, dest: Path) -> Path:
-    bucket, key = split_s3_uri(uri)
-    archive = dest.parent / "model.tar.gz"
-    s3.download_file(bucket, key, str(archive))
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    return dest
 
 
 def candidate_version(versions: list[PackageVersion]) -> int:

@@ -15,7 +15,7 @@ from lambdas.common.deps import Deps
 from lambdas.common.errors import ArtifactMissingError, EvaluationError
 from lambdas.common.events import ExportResult, GateVerdict, TrainingState
 from lambdas.common.layout import export_prefix
-from lambdas.evaluate.core import fetch_model
+from lambdas.common.s3io import fetch_model
 from lambdas.export.layout import VERSION_FILES, lay_out_version, run_lineage
 
 

@@ -22,8 +22,7 @@ from lambdas.common.errors import ProcessingError
 from lambdas.common.events import ProcessingResult, TrainingStatus
 from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.processing import container_arguments, processing_inputs
-from lambdas.common.s3io import get_json
-from lambdas.evaluate.core import download_prefix, split_s3_uri
+from lambdas.common.s3io import download_prefix, get_json, split_s3_uri
 from lambdas.localcloud.local_process import LocalProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from typing import Any
 from lambdas.common.errors import TrainingError
 from lambdas.common.events import TrainingResult, TrainingStatus
 from lambdas.common.interfaces import TrainingJobSpec
-from lambdas.evaluate.core import download_prefix, split_s3_uri
+from lambdas.common.s3io import download_prefix, split_s3_uri
 from lambdas.localcloud.local_process import LocalProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

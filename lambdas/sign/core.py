@@ -30,8 +30,7 @@ from lambdas.common.deps import Deps
 from lambdas.common.errors import ArtifactMissingError, BundleSigningError
 from lambdas.common.events import Release, RolloutState, TrainingState
 from lambdas.common.layout import bundle_key
-from lambdas.common.s3io import is_missing
-from lambdas.evaluate.core import download_prefix
+from lambdas.common.s3io import download_prefix, is_missing
 
 SHA_META = "sha256"
 
