@@ -1,11 +1,16 @@
-"""An emulated job's local process: spawned with its log, polled, stopped (the training and processing emulators)."""
+"""What the training and processing emulators share: a job's local process (spawned with its log, polled,
+stopped) and the emulator's own bookkeeping (jobs by name under one lock, where and how they run)."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -37,3 +42,22 @@ class LocalProcess:
             self.process.wait()
         if not self._log.closed:
             self._log.close()
+
+
+class LocalJobEmulator:
+    """Jobs by name, each with a `process: LocalProcess`; subclasses start and describe them."""
+
+    def __init__(self, s3: Any, workdir: Path, python: str = sys.executable, cwd: Path = REPO_ROOT,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self._s3 = s3
+        self._workdir = Path(workdir)
+        self._python = python
+        self._cwd = cwd
+        self._extra_env = extra_env or {}
+        self._jobs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            for job in self._jobs.values():
+                job.process.stop()

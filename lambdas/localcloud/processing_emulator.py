@@ -12,8 +12,6 @@ with the last line the module wrote.
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +21,7 @@ from lambdas.common.events import ProcessingResult, TrainingStatus
 from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.processing import container_arguments, processing_inputs
 from lambdas.common.s3io import download_prefix, get_json, split_s3_uri
-from lambdas.localcloud.local_process import LocalProcess
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from lambdas.localcloud.local_process import LocalJobEmulator, LocalProcess
 
 
 @dataclass
@@ -36,17 +32,7 @@ class _Job:
     result: ProcessingResult | None = None
 
 
-class LocalProcessingEmulator:
-    def __init__(self, s3: Any, workdir: Path, python: str = sys.executable, cwd: Path = REPO_ROOT,
-                 extra_env: dict[str, str] | None = None) -> None:
-        self._s3 = s3
-        self._workdir = Path(workdir)
-        self._python = python
-        self._cwd = cwd
-        self._extra_env = extra_env or {}
-        self._jobs: dict[str, _Job] = {}
-        self._lock = threading.Lock()
-
+class LocalProcessingEmulator(LocalJobEmulator):
     def start(self, spec: ProcessingJobSpec) -> None:
         with self._lock:
             if spec.job_name in self._jobs:
@@ -102,8 +88,3 @@ class LocalProcessingEmulator:
                         self._s3.upload_file(str(path), bucket, key)
             job.result = ProcessingResult(job_name=job_name, status=TrainingStatus.COMPLETED)
             return job.result
-
-    def close(self) -> None:
-        with self._lock:
-            for job in self._jobs.values():
-                job.process.stop()

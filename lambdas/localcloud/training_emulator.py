@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tarfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lambdas.common.errors import TrainingError
 from lambdas.common.events import TrainingResult, TrainingStatus
 from lambdas.common.interfaces import TrainingJobSpec
 from lambdas.common.s3io import download_prefix, split_s3_uri
-from lambdas.localcloud.local_process import LocalProcess
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from lambdas.localcloud.local_process import LocalJobEmulator, LocalProcess
 
 
 @dataclass
@@ -37,17 +32,7 @@ class _Job:
     result: TrainingResult | None = None
 
 
-class LocalTrainingEmulator:
-    def __init__(self, s3: Any, workdir: Path, python: str = sys.executable, cwd: Path = REPO_ROOT,
-                 extra_env: dict[str, str] | None = None) -> None:
-        self._s3 = s3
-        self._workdir = Path(workdir)
-        self._python = python
-        self._cwd = cwd
-        self._extra_env = extra_env or {}
-        self._jobs: dict[str, _Job] = {}
-        self._lock = threading.Lock()
-
+class LocalTrainingEmulator(LocalJobEmulator):
     def start(self, spec: TrainingJobSpec) -> None:
         with self._lock:
             if spec.job_name in self._jobs:
@@ -99,8 +84,3 @@ class LocalTrainingEmulator:
             job.result = TrainingResult(job_name=job_name, status=TrainingStatus.COMPLETED,
                                         model_artifact=f"s3://{bucket}/{key}")
             return job.result
-
-    def close(self) -> None:
-        with self._lock:
-            for job in self._jobs.values():
-                job.process.stop()
