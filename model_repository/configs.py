@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from model_repository import processing as P
+
 REPOSITORY = Path(__file__).resolve().parent
 PIPELINE = "pallet_pipeline"
 CANDIDATE_PIPELINE = "pallet_pipeline_candidate"  # the same wiring pinned to candidate versions (smoke tests)
@@ -106,13 +108,14 @@ SPECS: dict[str, ModelSpec] = {
             "ocr", network=True,
             inputs=(Tensor("label", FP32, (1, 128, 96)),),
             outputs=(Tensor("pro_log_probs", FP32, (48, 11)), Tensor("dest_log_probs", FP32, (48, 27))),
-            max_batch_size=64, preferred_batch_sizes=(8, 16), max_queue_delay_us=1000,
+            max_batch_size=P.MAX_DETECTIONS * len(P.READ_VIEW_SHIFTS), preferred_batch_sizes=(12, 24),
+            max_queue_delay_us=1000,
         ),
         ModelSpec(
             "damage_classifier", network=True,
             inputs=(Tensor("crop", FP32, (3, 128, 128)),),
             outputs=(Tensor("logit", FP32, (1,)),),
-            max_batch_size=64, preferred_batch_sizes=(4, 8), max_queue_delay_us=1000,
+            max_batch_size=P.MAX_DETECTIONS * P.DAMAGE_VIEWS, preferred_batch_sizes=(8, 16), max_queue_delay_us=1000,
         ),
         ModelSpec(
             "decide",

@@ -85,19 +85,23 @@ class OnnxPalletPipeline:
         heat, size, offset = self.detector.run(None, {"image": x[None]})
         return P.decode_detections(heat[0], size[0], offset[0], scale, frame.shape[:2])
 
-    def read_labels(self, frame: np.ndarray, boxes: np.ndarray) -> list[P.LabelRead]:
+    def label_lattices(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The reader's PRO and DEST lattices per label box, its views merged: (N, T, 11), (N, T, 27)."""
         if not len(boxes):
-            return []
-        batch = np.stack([P.ocr_input(frame, b) for b in boxes])
-        pro_lp, dest_lp = self.ocr.run(None, {"label": batch})
+            return np.zeros((0, 1, 1 + len(P.PRO_ALPHABET)), np.float32), \
+                np.zeros((0, 1, 1 + len(P.DEST_ALPHABET)), np.float32)
+        pro_lp, dest_lp = self.ocr.run(None, {"label": P.reader_batch(frame, boxes)})
+        return P.merge_reader_views(pro_lp, len(boxes)), P.merge_reader_views(dest_lp, len(boxes))
+
+    def read_labels(self, frame: np.ndarray, boxes: np.ndarray) -> list[P.LabelRead]:
+        pro_lp, dest_lp = self.label_lattices(frame, boxes)
         return [P.read_label(pro_lp[i], dest_lp[i]) for i in range(len(boxes))]
 
     def damage_scores(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         if not len(boxes):
             return np.zeros((0,), np.float32)
-        batch = np.stack([P.damage_input(frame, b) for b in boxes])
-        (logits,) = self.damage.run(None, {"crop": batch})
-        return P.sigmoid(logits[:, 0])
+        (logits,) = self.damage.run(None, {"crop": P.damage_batch(frame, boxes)})
+        return P.merge_damage_views(logits, len(boxes))
 
     def predict(self, frame: np.ndarray) -> FramePrediction:
         start = time.perf_counter()

@@ -159,12 +159,55 @@ def evaluate_models(models: ModelPaths, dataset: Path) -> dict:
         return evaluate(dataset, pipeline, on_frame=lambda: bar.advance(task))
 
 
+def evaluate_committed(args: argparse.Namespace) -> int:
+    """Score the committed models again, without training: after a change to the pre/post-processing in
+    `model_repository/processing.py`, the report and lineage files must quote what the models now do. Rewrites
+    the evaluation parts of `training_report.json` and each lineage file's `eval_golden` / `eval_shifted`."""
+    report_path = args.out / "training_report.json"
+    if not report_path.is_file():
+        console.print(f"[red]no training report at {report_path}: run `make train` first")
+        return 1
+    report = json.loads(report_path.read_text())
+    data = {name: ensure_dataset(args.datasets, name) for name in ("golden", "shifted")}
+    for name in data:
+        want = report.get("datasets", {}).get(name, {}).get("sha256")
+        if want and dataset_hash(data[name]) != want:
+            console.print(f"[red]dataset {name} at {data[name]} is not the one the report was made on (sha256)")
+            return 1
+    models = ModelPaths.from_repository(args.out, args.version)
+    console.rule("evaluate (committed models)")
+    report["eval"] = {name: evaluate_models(models, data[name]) for name in ("golden", "shifted")}
+    int8_dir = args.work / "onnx-int8"
+    if all((int8_dir / f"{name}.onnx").is_file() for name in TRAINERS):
+        report["eval_int8_golden"] = evaluate_models(
+            ModelPaths.from_dir(int8_dir, version=args.version + "-int8"), data["golden"])
+    else:
+        console.print(f"[yellow]no INT8 exports in {int8_dir}: eval_int8_golden dropped from the report")
+        report.pop("eval_int8_golden", None)
+    report["gate_failures_golden"] = gate_failures(report["eval"]["golden"])
+    evaluated_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report["evaluated"] = {"at": evaluated_at, "code_commit": git_commit()}
+    for name in TRAINERS:
+        lineage_path = args.out / name / args.version / "lineage.json"
+        lineage = json.loads(lineage_path.read_text())
+        lineage.update(eval_golden=report["eval"]["golden"], eval_shifted=report["eval"]["shifted"],
+                       evaluated=report["evaluated"])
+        lineage_path.write_text(json.dumps(lineage, indent=2))
+    report_path.write_text(json.dumps(report, indent=2))
+    console.print_json(json.dumps({"golden": report["eval"]["golden"], "shifted": report["eval"]["shifted"]}))
+    if report["gate_failures_golden"]:
+        console.print("[yellow]golden gates missed:[/] " + "; ".join(report["gate_failures_golden"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", type=Path, default=ROOT / ".edgecv" / "train")
     ap.add_argument("--datasets", type=Path, default=ROOT / ".edgecv" / "datasets")
     ap.add_argument("--out", type=Path, default=REPOSITORY, help="model repository to write version 1 into")
     ap.add_argument("--skip-train", action="store_true", help="reuse checkpoints in --work")
+    ap.add_argument("--evaluate-only", action="store_true",
+                    help="score the committed models again (after a processing change); no training, no export")
     ap.add_argument("--only", choices=list(TRAINERS), action="append")
     ap.add_argument("--hp", action="append", default=[], metavar="MODEL.KEY=VALUE",
                     help="override a hyperparameter of a model's last stage")
@@ -172,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher", action="store_true",
                     help="train the larger teacher (auto-labeling) into training/teacher instead of the students")
     args = ap.parse_args(argv)
+    if args.evaluate_only:
+        return evaluate_committed(args)
     recipe = TEACHER_RECIPE if args.teacher else RECIPE
     if args.teacher:
         if args.work == ROOT / ".edgecv" / "train":

@@ -1,6 +1,6 @@
 """Dump what the networks say about an annotated set, so decoding rules and thresholds can be studied
-without running the networks again: per matched label the reader's two CTC lattices and the truth,
-per matched pallet the damage score and the truth.
+without running the networks again: per matched label the reader's two CTC lattices (its views merged, as
+served) and the truth, per matched pallet the damage score (its views merged) and the truth.
 
     .venv/bin/python -m training.read_lattices --dataset .edgecv/datasets/val --out .edgecv/lattices/val.npz
 
@@ -19,7 +19,6 @@ import numpy as np
 
 from contracts.annotations import load_annotation_set
 from contracts.evaluation import greedy_match
-from model_repository import processing as P
 from model_repository.onnx_pipeline import ModelPaths, OnnxPalletPipeline
 from training.evaluation import load_frame
 
@@ -54,9 +53,7 @@ def collect(dataset: Path, pipeline: OnnxPalletPipeline) -> Lattices:
         truth = [p.label for p in frame.pallets if p.label is not None]
         matches = greedy_match([t.bbox.as_list() for t in truth], labels.boxes.tolist(), labels.scores.tolist())
         if matches:
-            boxes = labels.boxes[list(matches)]
-            batch = np.stack([P.ocr_input(image, b) for b in boxes])
-            pro_lp, dest_lp = pipeline.ocr.run(None, {"label": batch})
+            pro_lp, dest_lp = pipeline.label_lattices(image, labels.boxes[list(matches)])
             for k, ti in enumerate(matches.values()):
                 pro.append(pro_lp[k])
                 dest.append(dest_lp[k])

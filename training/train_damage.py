@@ -35,11 +35,13 @@ def crop_samples(dataset_dir, rng: np.random.Generator, jitter: float) -> tuple[
 
 
 def scores(model: DamageClassifier, xs: np.ndarray) -> np.ndarray:
+    """Damage probabilities as served (`processing.damage_batch`): the mean logit of each crop and its mirror."""
     model.eval()
     out = []
     with torch.no_grad():
         for s in range(0, len(xs), 256):
-            out.append(torch.sigmoid(model(torch.from_numpy(xs[s:s + 256].astype(np.float32) / 255))).numpy()[:, 0])
+            x = torch.from_numpy(xs[s:s + 256].astype(np.float32) / 255)
+            out.append(torch.sigmoid((model(x) + model(torch.flip(x, dims=[3]))) / 2).numpy()[:, 0])
     model.train()
     return np.concatenate(out)
 

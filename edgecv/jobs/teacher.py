@@ -96,33 +96,25 @@ class TeacherPipelineLabeler:
             frame = np.asarray(img.convert("RGB"))
         pipeline = self._load()
         pred = pipeline.predict(frame)
-        if pred.labels:
-            pred = self._reread(pipeline, frame, pred, list(lexicon))
+        if pred.labels and lexicon:
+            pred = self._read_in_lexicon(pipeline, frame, pred, list(lexicon))
         return prediction_to_label(pred, image_name, frame.shape[1], frame.shape[0])
 
     @staticmethod
-    def _reread(pipeline: Any, frame: np.ndarray, pred: FramePrediction,
-                lexicon: list[tuple[str, str]]) -> FramePrediction:
-        """Each label read again as the teacher reads (`model_repository.processing`): three views of the crop,
-        their lattices averaged, its own confidence floor; then against the site's manifests
-        (`read_label_in_lexicon`): an entry the lattices clearly prefer replaces the read, with its posterior
-        as the read's confidence."""
+    def _read_in_lexicon(pipeline: Any, frame: np.ndarray, pred: FramePrediction,
+                         lexicon: list[tuple[str, str]]) -> FramePrediction:
+        """Each label read again against the site's truck manifests (`read_label_in_lexicon`, over the same
+        lattices the pipeline read, views merged): an entry the lattices clearly prefer replaces the read, with its
+        posterior as the read's confidence."""
         from model_repository import processing as P
 
-        views = len(P.TEACHER_VIEW_SHIFTS)
-        batch = np.concatenate([P.ocr_views(frame, label.bbox) for label in pred.labels])
-        pro_lp, dest_lp = pipeline.ocr.run(None, {"label": batch})
+        pro_lp, dest_lp = pipeline.label_lattices(frame, np.array([label.bbox for label in pred.labels]))
         labels = []
         for i, label in enumerate(pred.labels):
-            pro = P.average_lattices(pro_lp[i * views:(i + 1) * views])
-            dest = P.average_lattices(dest_lp[i * views:(i + 1) * views])
-            own = P.read_label(pro, dest, min_confidence=P.TEACHER_MIN_READ_CONFIDENCE)
-            update = {"pro": own.pro, "dest": own.dest, "read_confidence": own.confidence,
-                      "check_digit_ok": own.check_digit_ok, "raw_text": own.raw_pro + own.raw_dest}
-            if lexicon:
-                entry = P.read_label_in_lexicon(pro, dest, lexicon)
-                if entry.pro is not None and entry.dest is not None:
-                    update = {"pro": entry.pro, "dest": entry.dest, "read_confidence": entry.posterior,
-                              "check_digit_ok": True, "raw_text": entry.pro + entry.dest}
-            labels.append(label.model_copy(update=update))
+            entry = P.read_label_in_lexicon(pro_lp[i], dest_lp[i], lexicon)
+            if entry.pro is not None and entry.dest is not None:
+                label = label.model_copy(update={"pro": entry.pro, "dest": entry.dest,
+                                                 "read_confidence": entry.posterior, "check_digit_ok": True,
+                                                 "raw_text": entry.pro + entry.dest})
+            labels.append(label)
         return pred.model_copy(update={"labels": labels})

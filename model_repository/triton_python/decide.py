@@ -29,12 +29,13 @@ class TritonPythonModel:
             logits = input_array(request, "logit").reshape(-1)
             pallets, labels, people = (classes == PALLET), (classes == LABEL), (classes == PERSON)
             n_labels, n_pallets = int(labels.sum()), int(pallets.sum())
+            pro_lp, dest_lp = P.merge_reader_views(pro_lp, n_labels), P.merge_reader_views(dest_lp, n_labels)
             reads = [P.read_label(pro_lp[i], dest_lp[i]) for i in range(n_labels)]
             owner = assign_labels(boxes[pallets], boxes[labels])
             out.append(response({
                 "pallet_boxes": boxes[pallets].astype(np.float32).reshape(-1, 4),
                 "pallet_scores": scores[pallets].astype(np.float32),
-                "damage_scores": P.sigmoid(logits[:n_pallets]).astype(np.float32),
+                "damage_scores": P.merge_damage_views(logits, n_pallets),
                 "pallet_label_index": np.array([-1 if o is None else o for o in owner], np.int32),
                 "label_boxes": boxes[labels].astype(np.float32).reshape(-1, 4),
                 "label_scores": scores[labels].astype(np.float32),

@@ -1,6 +1,6 @@
 """Detector outputs -> detections in frame pixels, plus the label crops for the reader and the pallet crops for the
-damage classifier. A frame without labels (or pallets) still sends one blank crop so the batch is never empty; the
-`classes` tensor says how many crops are real."""
+damage classifier, each box in its views (`processing.reader_batch` / `damage_batch`). A frame without labels (or
+pallets) still sends one blank crop so the batch is never empty; the `classes` tensor says how many boxes are real."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ PALLET = P.DETECTOR_CLASSES.index("pallet")
 
 
 def crops(frame: np.ndarray, boxes: np.ndarray, make, blank_shape: tuple[int, ...]) -> np.ndarray:
+    """`make(frame, boxes)`: every box's views, box by box; one blank crop when there is no box."""
     if not len(boxes):
         return np.zeros((1, *blank_shape), np.float32)
-    return np.stack([make(frame, b) for b in boxes]).astype(np.float32)
+    return make(frame, boxes)
 
 
 class TritonPythonModel:
@@ -36,7 +37,7 @@ class TritonPythonModel:
                 "boxes": det.boxes.reshape(-1, 4).astype(np.float32),
                 "scores": det.scores.astype(np.float32),
                 "classes": det.classes.astype(np.int32),
-                "label": crops(frame, labels, P.ocr_input, (1, P.OCR_H, P.OCR_W)),
-                "crop": crops(frame, pallets, P.damage_input, (3, P.DAMAGE_SIZE, P.DAMAGE_SIZE)),
+                "label": crops(frame, labels, P.reader_batch, (1, P.OCR_H, P.OCR_W)),
+                "crop": crops(frame, pallets, P.damage_batch, (3, P.DAMAGE_SIZE, P.DAMAGE_SIZE)),
             }))
         return out

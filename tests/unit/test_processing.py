@@ -239,21 +239,40 @@ def test_an_empty_or_malformed_lexicon_gives_no_answer(lexicon):
     assert read.pro is None and read.dest is None
 
 
-def test_teacher_views_shift_the_crop_vertically_and_keep_its_columns() -> None:
+def test_reader_views_shift_the_crop_vertically_and_keep_its_columns() -> None:
     rng = np.random.default_rng(3)
     frame = rng.integers(0, 255, size=(200, 160, 3), dtype=np.uint8)
     views = P.ocr_views(frame, [40.0, 50.0, 100.0, 150.0])
-    assert views.shape == (len(P.TEACHER_VIEW_SHIFTS), 1, P.OCR_H, P.OCR_W) and views.dtype == np.float32
-    assert np.array_equal(views[0], P.ocr_input(frame, [40.0, 50.0, 100.0, 150.0]))  # the edge's own crop first
+    assert views.shape == (len(P.READ_VIEW_SHIFTS), 1, P.OCR_H, P.OCR_W) and views.dtype == np.float32
+    assert np.array_equal(views[0], P.ocr_input(frame, [40.0, 50.0, 100.0, 150.0]))  # the crop itself first
     assert np.array_equal(views[1], P.ocr_input(frame, [40.0, 48.0, 100.0, 148.0]))  # up by 2% of 100 px
+    batch = P.reader_batch(frame, np.array([[40.0, 50.0, 100.0, 150.0], [10.0, 20.0, 50.0, 80.0]]))
+    assert batch.shape == (2 * len(P.READ_VIEW_SHIFTS), 1, P.OCR_H, P.OCR_W)
+    assert np.array_equal(batch[:len(P.READ_VIEW_SHIFTS)], views)  # label by label
 
 
-def test_averaged_lattices_are_the_views_mean_probability() -> None:
+def test_merged_reader_views_are_each_labels_mean_probability() -> None:
+    views = len(P.READ_VIEW_SHIFTS)
     rng = np.random.default_rng(4)
-    logits = rng.normal(size=(3, 48, 11))
+    logits = rng.normal(size=(2 * views + 1, 48, 11))  # two labels' views and one extra row (ignored)
     log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-    averaged = P.average_lattices(log_probs)
-    assert averaged.shape == (48, 11)
-    assert np.allclose(np.exp(averaged), np.exp(log_probs).mean(axis=0))
-    assert np.allclose(np.exp(averaged).sum(axis=-1), 1.0)  # still a distribution per frame
-    assert np.allclose(P.average_lattices(log_probs[:1]), log_probs[0])
+    merged = P.merge_reader_views(log_probs, 2)
+    assert merged.shape == (2, 48, 11)
+    assert np.allclose(np.exp(merged[0]), np.exp(log_probs[:views]).mean(axis=0))
+    assert np.allclose(np.exp(merged[1]), np.exp(log_probs[views:2 * views]).mean(axis=0))
+    assert np.allclose(np.exp(merged).sum(axis=-1), 1.0)  # still a distribution per frame
+    same = np.repeat(log_probs[:1], views, axis=0)
+    assert np.allclose(P.merge_reader_views(same, 1)[0], log_probs[0])  # identical views change nothing
+    assert P.merge_reader_views(log_probs, 0).shape == (0, 48, 11)
+
+
+def test_damage_views_are_the_crop_and_its_mirror_and_average_their_logits() -> None:
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 255, size=(200, 160, 3), dtype=np.uint8)
+    boxes = np.array([[10.0, 10.0, 90.0, 150.0], [60.0, 40.0, 150.0, 190.0]])
+    batch = P.damage_batch(frame, boxes)
+    assert batch.shape == (2 * P.DAMAGE_VIEWS, 3, P.DAMAGE_SIZE, P.DAMAGE_SIZE) and batch.dtype == np.float32
+    crop = P.damage_input(frame, boxes[1])
+    assert np.array_equal(batch[2], crop) and np.array_equal(batch[3], crop[:, :, ::-1])
+    logits = np.array([[2.0], [0.0], [-1.0], [-3.0], [9.0]], np.float32)  # one extra row (ignored)
+    assert np.allclose(P.merge_damage_views(logits, 2), P.sigmoid(np.array([1.0, -2.0])))
