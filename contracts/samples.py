@@ -22,7 +22,8 @@ SAMPLE_KEY_PREFIX = "samples"
 class SampleReason(StrEnum):
     LOW_CONFIDENCE_READ = "low_confidence_read"
     CHECK_DIGIT_FAILURE = "check_digit_failure"
-    MANIFEST_DISAGREEMENT = "manifest_disagreement"
+    MANIFEST_DISAGREEMENT = "manifest_disagreement"  # unread, another DEST, or a near miss of a listed PRO
+    UNEXPECTED_PALLET = "unexpected_pallet"  # a read PRO far from every listed one: likely really not on the manifest
     TRACK_OCR_DISAGREEMENT = "track_ocr_disagreement"
     TRACK_DAMAGE_DISAGREEMENT = "track_damage_disagreement"
     LOW_CONFIDENCE_DETECTION = "low_confidence_detection"

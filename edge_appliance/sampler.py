@@ -51,6 +51,9 @@ DEFAULT_WEIGHTS: dict[SampleReason, float] = {
     # a per-frame damage flag that flickers while the pass's mean score sits well away from the threshold is weak
     # evidence (UNCERTAIN_DAMAGE is the strong one): on the v1 models most flickering passes are decided right
     SampleReason.TRACK_DAMAGE_DISAGREEMENT: 2.0,
+    # a confident read far from every listed PRO: most likely a pallet really not on the manifest, which the model
+    # read right; a person's business, little for the model to learn
+    SampleReason.UNEXPECTED_PALLET: 1.0,
     SampleReason.RANDOM_BASELINE: 1.0,
 }
 FRAME_LEVEL = frozenset({SampleReason.CHECK_DIGIT_FAILURE, SampleReason.LOW_CONFIDENCE_READ,

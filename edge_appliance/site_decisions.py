@@ -53,12 +53,41 @@ class SiteCounters(BaseModel):
         return self.read_confidence_sum / self.reads if self.reads else 0.0
 
 
+# An unlisted PRO read this close to a listed one (digits that differ) is most likely a misread of it. Two random
+# valid PROs are this close with a probability of about 1e-4, so a truck's other pallets are never mistaken for it.
+NEAR_MISS_DIGITS = 3
+
+
+def digits_apart(a: str, b: str) -> int:
+    """How many positions two PROs differ in (PROs of different lengths are as far apart as can be)."""
+    if len(a) != len(b):
+        return max(len(a), len(b))
+    return sum(x != y for x, y in zip(a, b, strict=True))
+
+
+def manifest_evidence(decision: PalletPassDecision, manifest: TruckManifest) -> SampleReason | None:
+    """What the truck's manifest says about a pass, as sampling evidence.
+
+    - `MANIFEST_DISAGREEMENT`, the model most likely got it wrong: no valid read, a listed PRO read with another
+      DEST, or an unlisted PRO within `NEAR_MISS_DIGITS` digits of a listed one;
+    - `UNEXPECTED_PALLET`: a PRO far from every listed one, most likely a pallet really not on the manifest (for
+      a person to look at; weak evidence about the model);
+    - None: the manifest explains the pass."""
+    if decision.pro is None:
+        return SampleReason.MANIFEST_DISAGREEMENT
+    listed = [p for p in manifest.pallets if p.pro == decision.pro]
+    if listed:
+        if decision.dest is not None and all(p.dest != decision.dest for p in listed):
+            return SampleReason.MANIFEST_DISAGREEMENT
+        return None
+    if any(digits_apart(decision.pro, p.pro) <= NEAR_MISS_DIGITS for p in manifest.pallets):
+        return SampleReason.MANIFEST_DISAGREEMENT
+    return SampleReason.UNEXPECTED_PALLET
+
+
 def manifest_disagrees(decision: PalletPassDecision, manifest: TruckManifest) -> bool:
     """A pass the manifest does not explain: unread, not listed, or listed with another DEST."""
-    if decision.pro is None:
-        return True
-    listed = [p for p in manifest.pallets if p.pro == decision.pro]
-    return not listed or (decision.dest is not None and all(p.dest != decision.dest for p in listed))
+    return manifest_evidence(decision, manifest) is not None
 
 
 class SiteDecisions:
@@ -137,8 +166,9 @@ class SiteDecisions:
             self._log(self.decision_log.append_decision, decision)
         disagreements: list[SampleReason] = []
         manifest = self.manifests.get(camera_id)
-        if manifest is not None and manifest_disagrees(decision, manifest):
-            disagreements.append(SampleReason.MANIFEST_DISAGREEMENT)
+        evidence = manifest_evidence(decision, manifest) if manifest is not None else None
+        if evidence is not None:
+            disagreements.append(evidence)
             self.counters.manifest_disagreements += 1
         if self.recorder is None:
             return

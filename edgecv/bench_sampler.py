@@ -326,12 +326,11 @@ def load_sequence(plan: SequencePlan, directory: Path) -> LoadedSequence:
 # ---------------------------------------------------------------------------------------------- the real path
 def pass_flags(decision: PalletPassDecision, config, manifest: TruckManifest | None) -> list[str]:
     """Why the sampler's pass-level policy would keep this pass, asked as the site asks it (none: it would not)."""
-    from contracts.samples import SampleReason
     from edge_appliance.sampler import pass_reasons
-    from edge_appliance.site_decisions import manifest_disagrees
+    from edge_appliance.site_decisions import manifest_evidence
 
-    disagreements = ([SampleReason.MANIFEST_DISAGREEMENT]
-                     if manifest is not None and manifest_disagrees(decision, manifest) else [])
+    evidence = manifest_evidence(decision, manifest) if manifest is not None else None
+    disagreements = [evidence] if evidence is not None else []
     return [r.value for r in pass_reasons(decision, config, disagreements)]
 
 

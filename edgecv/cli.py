@@ -227,6 +227,8 @@ def bench_sampler_command(
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
     cache: Annotated[Path, typer.Option(help="rendered sequences are kept and reused here")] = Path(".edgecv/bench"),
     triton: Annotated[str | None, typer.Option("--triton", help="a running Triton (default: start one)")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=2**31, help="first sequence's seed (default: the reported "
+                                             "set's; study changes on other seeds)")] = None,
 ) -> None:
     """Hard-case recall (wrong decisions captured) vs upload rate of the sampler at its default settings."""
     from edgecv.bench_sampler import bench_sampler, summary_line
@@ -234,7 +236,8 @@ def bench_sampler_command(
 
     try:
         result = bench_sampler(passes=passes, preset=preset, cache=cache, triton_url=triton,
-                               on_progress=lambda line: err.print(line, highlight=False))
+                               on_progress=lambda line: err.print(line, highlight=False),
+                               **({"seed": seed} if seed is not None else {}))
     except (EdgecvError, FileNotFoundError) as exc:
         fail(str(exc))
     if out_file:

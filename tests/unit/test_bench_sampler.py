@@ -332,7 +332,9 @@ def test_pass_flags_follow_the_sampler_and_the_manifest():
     other = TruckManifest(truck_id="T", door="D", pallets=[ManifestPallet(pro=PRO_B, dest="ABC")])
     assert pass_flags(confident, config, listed) == []
     assert pass_flags(confident, config, None) == []
-    assert pass_flags(confident, config, other) == ["manifest_disagreement"]  # not on the manifest
+    assert pass_flags(confident, config, other) == ["unexpected_pallet"]  # far from every listed PRO
+    near = TruckManifest(truck_id="T", door="D", pallets=[ManifestPallet(pro="1234567000", dest="ABC")])
+    assert pass_flags(confident, config, near) == ["manifest_disagreement"]  # 2 digits off a listed PRO: a misread
     unread = confident.model_copy(update={"pro": None, "read_confidence": 0.0})
     assert pass_flags(unread, config, None) == ["low_confidence_read", "low_confidence_detection"]
     assert pass_flags(unread, config, listed) == ["manifest_disagreement", "low_confidence_read",
