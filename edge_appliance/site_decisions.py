@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,17 +65,22 @@ def digits_apart(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(a, b, strict=True))
 
 
-def manifest_evidence(decision: PalletPassDecision, manifest: TruckManifest) -> SampleReason | None:
-    """What the truck's manifest says about a pass, as sampling evidence.
+def manifest_evidence(decision: PalletPassDecision, manifest: TruckManifest,
+                      seen_before: int = 0) -> SampleReason | None:
+    """What the truck's manifest says about a pass, as sampling evidence. `seen_before`: how many earlier passes
+    of the same camera decided the same PRO.
 
-    - `MANIFEST_DISAGREEMENT`, the model most likely got it wrong: no valid read, a listed PRO read with another
-      DEST, or an unlisted PRO within `NEAR_MISS_DIGITS` digits of a listed one;
-    - `UNEXPECTED_PALLET`: a PRO far from every listed one, most likely a pallet really not on the manifest (for
-      a person to look at; weak evidence about the model);
+    - `MANIFEST_DISAGREEMENT`, the model most likely got it wrong: no valid read; a listed PRO read with another
+      DEST; an unlisted PRO within `NEAR_MISS_DIGITS` digits of a listed one; a PRO seen more often than the
+      manifest lists it (reconciliation's "unexpected" second pass: most often one pallet counted twice);
+    - `UNEXPECTED_PALLET`: a first pass of a PRO far from every listed one, most likely a pallet really not on
+      the manifest (for a person to look at; weak evidence about the model);
     - None: the manifest explains the pass."""
     if decision.pro is None:
         return SampleReason.MANIFEST_DISAGREEMENT
     listed = [p for p in manifest.pallets if p.pro == decision.pro]
+    if seen_before >= max(len(listed), 1):
+        return SampleReason.MANIFEST_DISAGREEMENT
     if listed:
         if decision.dest is not None and all(p.dest != decision.dest for p in listed):
             return SampleReason.MANIFEST_DISAGREEMENT
@@ -83,6 +88,13 @@ def manifest_evidence(decision: PalletPassDecision, manifest: TruckManifest) -> 
     if any(digits_apart(decision.pro, p.pro) <= NEAR_MISS_DIGITS for p in manifest.pallets):
         return SampleReason.MANIFEST_DISAGREEMENT
     return SampleReason.UNEXPECTED_PALLET
+
+
+def times_seen(decision: PalletPassDecision, earlier: Iterable[PalletPassDecision]) -> int:
+    """How many of `earlier` are passes of the same camera that decided the same PRO (0 for an unread pass)."""
+    if decision.pro is None:
+        return 0
+    return sum(1 for d in earlier if d.camera_id == decision.camera_id and d.pro == decision.pro)
 
 
 def manifest_disagrees(decision: PalletPassDecision, manifest: TruckManifest) -> bool:
@@ -160,13 +172,14 @@ class SiteDecisions:
     # ------------------------------------------------------------------------------------------ passes
     def _on_pass(self, camera_id: str, finished: FinishedPass) -> None:
         decision = finished.decision
+        seen_before = times_seen(decision, self.decisions)
         self.decisions.append(decision)
         self.counters.passes += 1
         if self.decision_log is not None:
             self._log(self.decision_log.append_decision, decision)
         disagreements: list[SampleReason] = []
         manifest = self.manifests.get(camera_id)
-        evidence = manifest_evidence(decision, manifest) if manifest is not None else None
+        evidence = manifest_evidence(decision, manifest, seen_before) if manifest is not None else None
         if evidence is not None:
             disagreements.append(evidence)
             self.counters.manifest_disagreements += 1

@@ -324,12 +324,15 @@ def load_sequence(plan: SequencePlan, directory: Path) -> LoadedSequence:
 
 
 # ---------------------------------------------------------------------------------------------- the real path
-def pass_flags(decision: PalletPassDecision, config, manifest: TruckManifest | None) -> list[str]:
-    """Why the sampler's pass-level policy would keep this pass, asked as the site asks it (none: it would not)."""
+def pass_flags(decision: PalletPassDecision, config, manifest: TruckManifest | None,
+               earlier: Sequence[PalletPassDecision] = ()) -> list[str]:
+    """Why the sampler's pass-level policy would keep this pass, asked as the site asks it (none: it would not).
+    `earlier`: the site's passes before this one."""
     from edge_appliance.sampler import pass_reasons
-    from edge_appliance.site_decisions import manifest_evidence
+    from edge_appliance.site_decisions import manifest_evidence, times_seen
 
-    evidence = manifest_evidence(decision, manifest) if manifest is not None else None
+    evidence = (manifest_evidence(decision, manifest, times_seen(decision, earlier))
+                if manifest is not None else None)
     disagreements = [evidence] if evidence is not None else []
     return [r.value for r in pass_reasons(decision, config, disagreements)]
 
@@ -423,8 +426,8 @@ def run_sequences(client, sequences: Sequence[LoadedSequence], seed: int = BENCH
             totals.update(frames_in=c.frames_in, frames_decided=c.frames_decided, dropped_frames=c.dropped_frames,
                           inference_errors=c.inference_errors, corrupt_frames=c.corrupt_frames)
             truths += true_passes(seq.annotations, seq.frame_tracks, first_frame_id, seq.plan.name)
-            decisions += [DecidedPass.from_decision(d, pass_flags(d, sampler.config, seq.manifest))
-                          for d in site.decisions]
+            decisions += [DecidedPass.from_decision(d, pass_flags(d, sampler.config, seq.manifest, site.decisions[:k]))
+                          for k, d in enumerate(site.decisions)]
             if on_sequence:
                 on_sequence(i, seq, {"frames": c.frames_decided, "decided_passes": len(site.decisions),
                                      "sampled": site.counters.frames_offered})

@@ -8,7 +8,13 @@ from contracts.annotations import ManifestPallet, TruckManifest
 from contracts.decisions import PalletPassDecision
 from contracts.pro import make_pro
 from contracts.samples import SampleReason
-from edge_appliance.site_decisions import NEAR_MISS_DIGITS, digits_apart, manifest_disagrees, manifest_evidence
+from edge_appliance.site_decisions import (
+    NEAR_MISS_DIGITS,
+    digits_apart,
+    manifest_disagrees,
+    manifest_evidence,
+    times_seen,
+)
 
 LISTED = make_pro("482711930")
 MANIFEST = TruckManifest(truck_id="TRK-1", door="D07", pallets=[ManifestPallet(pro=LISTED, dest="MEM"),
@@ -50,3 +56,20 @@ def test_digits_apart_counts_positions_and_treats_other_lengths_as_far() -> None
     assert digits_apart("1234567890", "1234567890") == 0
     assert digits_apart("1234567890", "1234567000") == 2
     assert digits_apart("123", "1234567890") == 10
+
+
+def test_a_pro_seen_more_often_than_listed_is_a_disagreement() -> None:
+    assert manifest_evidence(_pass(LISTED), MANIFEST, seen_before=1) is SampleReason.MANIFEST_DISAGREEMENT
+    twice = TruckManifest(truck_id="TRK-2", door="D07", pallets=[ManifestPallet(pro=LISTED, dest="MEM")] * 2)
+    assert manifest_evidence(_pass(LISTED), twice, seen_before=1) is None  # listed twice: the second is fine
+    assert manifest_evidence(_pass(LISTED), twice, seen_before=2) is SampleReason.MANIFEST_DISAGREEMENT
+    far = _apart(LISTED, NEAR_MISS_DIGITS + 1)
+    assert manifest_evidence(_pass(far), MANIFEST, seen_before=1) is SampleReason.MANIFEST_DISAGREEMENT
+
+
+def test_times_seen_counts_the_same_cameras_passes_of_the_same_pro() -> None:
+    earlier = [_pass(LISTED), _pass(LISTED).model_copy(update={"camera_id": "other"}), _pass(None),
+               _pass(make_pro("100200300"), dest="ATL")]
+    assert times_seen(_pass(LISTED), earlier) == 1
+    assert times_seen(_pass(None), earlier) == 0  # an unread pass repeats nothing
+    assert times_seen(_pass(LISTED), []) == 0
