@@ -97,11 +97,6 @@ def times_seen(decision: PalletPassDecision, earlier: Iterable[PalletPassDecisio
     return sum(1 for d in earlier if d.camera_id == decision.camera_id and d.pro == decision.pro)
 
 
-def manifest_disagrees(decision: PalletPassDecision, manifest: TruckManifest) -> bool:
-    """A pass the manifest does not explain: unread, not listed, or listed with another DEST."""
-    return manifest_evidence(decision, manifest) is not None
-
-
 class SiteDecisions:
     def __init__(self, site_id: str, *, decision_log: DecisionLog | None = None,
                  recorder: HardNegativeRecorder | None = None, manifests: dict[str, TruckManifest] | None = None,
