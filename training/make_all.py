@@ -159,6 +159,24 @@ def evaluate_models(models: ModelPaths, dataset: Path) -> dict:
         return evaluate(dataset, pipeline, on_frame=lambda: bar.advance(task))
 
 
+def evaluate_into(report: dict, fp32: ModelPaths, int8: ModelPaths | None, data: dict[str, Path]) -> None:
+    """The report's evaluation: golden and shifted, INT8 on golden (dropped when there is no INT8), the gates."""
+    report["eval"] = {name: evaluate_models(fp32, data[name]) for name in ("golden", "shifted")}
+    if int8 is not None:
+        report["eval_int8_golden"] = evaluate_models(int8, data["golden"])
+    else:
+        report.pop("eval_int8_golden", None)
+    report["gate_failures_golden"] = gate_failures(report["eval"]["golden"])
+
+
+def print_summary(report: dict) -> None:
+    console.print_json(json.dumps({"golden": report["eval"]["golden"], "shifted": report["eval"]["shifted"]}))
+    if report["gate_failures_golden"]:
+        console.print("[yellow]golden gates missed:[/] " + "; ".join(report["gate_failures_golden"]))
+    else:
+        console.print("[green]all golden gates passed")
+
+
 def evaluate_committed(args: argparse.Namespace) -> int:
     """Score the committed models again, without training: after a change to the pre/post-processing in
     `model_repository/processing.py`, the report and lineage files must quote what the models now do. Rewrites
@@ -176,15 +194,13 @@ def evaluate_committed(args: argparse.Namespace) -> int:
             return 1
     models = ModelPaths.from_repository(args.out, args.version)
     console.rule("evaluate (committed models)")
-    report["eval"] = {name: evaluate_models(models, data[name]) for name in ("golden", "shifted")}
     int8_dir = args.work / "onnx-int8"
+    int8 = None
     if all((int8_dir / f"{name}.onnx").is_file() for name in TRAINERS):
-        report["eval_int8_golden"] = evaluate_models(
-            ModelPaths.from_dir(int8_dir, version=args.version + "-int8"), data["golden"])
+        int8 = ModelPaths.from_dir(int8_dir, version=args.version + "-int8")
     else:
         console.print(f"[yellow]no INT8 exports in {int8_dir}: eval_int8_golden dropped from the report")
-        report.pop("eval_int8_golden", None)
-    report["gate_failures_golden"] = gate_failures(report["eval"]["golden"])
+    evaluate_into(report, models, int8, data)
     evaluated_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["evaluated"] = {"at": evaluated_at, "code_commit": git_commit()}
     for name in TRAINERS:
@@ -194,9 +210,7 @@ def evaluate_committed(args: argparse.Namespace) -> int:
                        evaluated=report["evaluated"])
         lineage_path.write_text(json.dumps(lineage, indent=2))
     report_path.write_text(json.dumps(report, indent=2))
-    console.print_json(json.dumps({"golden": report["eval"]["golden"], "shifted": report["eval"]["shifted"]}))
-    if report["gate_failures_golden"]:
-        console.print("[yellow]golden gates missed:[/] " + "; ".join(report["gate_failures_golden"]))
+    print_summary(report)
     return 0
 
 
@@ -272,10 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{speed['fp32']['p50']} ms / {speed['int8']['p50']} ms")
     console.rule("evaluate")
     fp32_models = ModelPaths.from_dir(fp32_dir, version=args.version)
-    report["eval"] = {name: evaluate_models(fp32_models, data[name]) for name in ("golden", "shifted")}
-    report["eval_int8_golden"] = evaluate_models(ModelPaths.from_dir(int8_dir, version=args.version + "-int8"),
-                                                 data["golden"])
-    report["gate_failures_golden"] = gate_failures(report["eval"]["golden"])
+    evaluate_into(report, fp32_models, ModelPaths.from_dir(int8_dir, version=args.version + "-int8"), data)
     report["total_seconds"] = round(time.time() - started, 1)
     commit = git_commit()
     for name in TRAINERS:
@@ -299,12 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         (dest / "lineage.json").write_text(json.dumps(lineage, indent=2))
     (args.out / "training_report.json").write_text(json.dumps(report, indent=2))
-    golden = report["eval"]["golden"]
-    console.print_json(json.dumps({"golden": golden, "shifted": report["eval"]["shifted"]}))
-    if report["gate_failures_golden"]:
-        console.print("[yellow]golden gates missed:[/] " + "; ".join(report["gate_failures_golden"]))
-    else:
-        console.print("[green]all golden gates passed")
+    print_summary(report)
     console.print(f"done in {report['total_seconds']:.0f}s")
     return 0
 

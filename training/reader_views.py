@@ -20,14 +20,15 @@ from contracts.evaluation import greedy_match
 from model_repository import processing as P
 from model_repository.onnx_pipeline import REPOSITORY, ModelPaths, OnnxPalletPipeline
 from training.evaluation import load_frame
+from training.tune_thresholds import ReadOutcome, read_curve
 
 FLOORS = (0.0, 0.05, 0.1, 0.15, 0.22, 0.3)
 ONE_VIEW_FLOOR = 0.22  # MIN_READ_CONFIDENCE for one view, chosen on tune17 by the same rule
 
 
-def reads(dataset: Path, pipeline: OnnxPalletPipeline) -> dict[str, list[tuple[float, bool, bool]]]:
-    """(confidence, well-formed, right) per matched label, for the crop alone and for the merged views."""
-    out: dict[str, list[tuple[float, bool, bool]]] = {"one view": [], "views": []}
+def reads(dataset: Path, pipeline: OnnxPalletPipeline) -> dict[str, list[ReadOutcome]]:
+    """Each matched label decoded with no floor, for the crop alone and for the merged views."""
+    out: dict[str, list[ReadOutcome]] = {"one view": [], "views": []}
     views = len(P.READ_VIEW_SHIFTS)
     for frame in load_annotation_set(dataset).frames:
         image = load_frame(dataset, frame.image, frame.width, frame.height)
@@ -41,14 +42,8 @@ def reads(dataset: Path, pipeline: OnnxPalletPipeline) -> dict[str, list[tuple[f
             for kind, (pro, dest) in {"one view": (pro_lp[0], dest_lp[0]), "views": merged}.items():
                 read = P.read_label(pro, dest, min_confidence=0.0)
                 right = read.raw_pro == truth[ti].pro and read.raw_dest == truth[ti].dest
-                out[kind].append((read.confidence, read.valid, right))
+                out[kind].append(ReadOutcome(read.confidence, read.valid, right))
     return out
-
-
-def at_floor(rows: list[tuple[float, bool, bool]], floor: float) -> tuple[float, float]:
-    answers = [r for r in rows if r[1] and r[0] >= floor]
-    right = sum(r[2] for r in answers)
-    return right / max(1, len(rows)), (len(answers) - right) / max(1, len(answers))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,14 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = OnnxPalletPipeline(paths, threads=2)
     for dataset in args.dataset:
         rows = reads(dataset, pipeline)
-        one = at_floor(rows["one view"], ONE_VIEW_FLOOR)
-        served = at_floor(rows["views"], P.MIN_READ_CONFIDENCE)
-        print(f"{dataset.name} ({len(rows['views'])} labels): one view {one[0]:.3f} exact, {one[1]:.1%} of answers "
-              f"wrong (floor {ONE_VIEW_FLOOR}); {len(P.READ_VIEW_SHIFTS)} views {served[0]:.3f} exact, "
-              f"{served[1]:.1%} wrong (floor {P.MIN_READ_CONFIDENCE})")
+        one = read_curve(rows["one view"], (ONE_VIEW_FLOOR,))[ONE_VIEW_FLOOR]
+        served = read_curve(rows["views"], (P.MIN_READ_CONFIDENCE,))[P.MIN_READ_CONFIDENCE]
+        print(f"{dataset.name} ({len(rows['views'])} labels): one view {one['exact_match']:.3f} exact, "
+              f"{one['wrong_share_of_answers']:.1%} of answers wrong (floor {ONE_VIEW_FLOOR}); "
+              f"{len(P.READ_VIEW_SHIFTS)} views {served['exact_match']:.3f} exact, "
+              f"{served['wrong_share_of_answers']:.1%} wrong (floor {P.MIN_READ_CONFIDENCE})")
         for kind in ("one view", "views"):
-            print(f"  {kind:8s} " + "  ".join(f"{f}: {e:.3f}/{w:.1%}" for f in FLOORS
-                                               for e, w in [at_floor(rows[kind], f)]))
+            print(f"  {kind:8s} " + "  ".join(f"{f}: {row['exact_match']:.3f}/{row['wrong_share_of_answers']:.1%}"
+                                               for f, row in read_curve(rows[kind], FLOORS).items()))
     return 0
 
 
