@@ -37,6 +37,9 @@ DATASETS = {
     "val": (7, 200, DomainKnobs()),  # for choosing thresholds; never the golden set
     "golden": (9001, 300, DomainKnobs()),
     "shifted": (9002, 300, DomainKnobs.shifted_preset()),
+    # more pallets for the damage classifier's last two stages (it generalises with data, not with steps)
+    "train12": (12, 3000, DomainKnobs()),
+    "train13": (13, 3000, DomainKnobs()),
 }
 TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
             "damage_classifier": "training.train_damage"}
@@ -53,7 +56,13 @@ RECIPE: dict[str, list[dict[str, str]]] = {
              "max_dest_letters": "8", "dest_weight": "1.0"},
             {"steps": "2000", "batch_size": "32", "lr": "0.001", "synthetic_labels": "25000", "seed": "7",
              "max_dest_letters": "8", "dest_weight": "1.0"}],
-    "damage_classifier": [{"steps": "2500"}, {"steps": "2500", "lr": "0.0015", "seed": "4"}],
+    "damage_classifier": [{"steps": "2500"}, {"steps": "2500", "lr": "0.0015", "seed": "4"},
+                          {"steps": "2500", "lr": "0.001", "seed": "21"},
+                          {"steps": "2500", "lr": "0.0007", "seed": "22"}],
+}
+# The datasets each stage's channels read (stage numbers from 1); a stage not listed reads `train` only.
+STAGE_CHANNELS: dict[str, dict[int, dict[str, str]]] = {
+    "damage_classifier": {3: {"train": "train12", "replay": "train"}, 4: {"train": "train13", "replay": "train12"}},
 }
 # The teacher used by the cloud for auto-labeling: the same tasks with 1.5x the channels, trained longer.
 TEACHER_RECIPE: dict[str, list[dict[str, str]]] = {
@@ -81,7 +90,9 @@ def ensure_dataset(root: Path, name: str, frames_override: int | None = None) ->
     meta = out / "generator.json"
     if meta.is_file():
         have = json.loads(meta.read_text())
-        if have.get("seed") == seed and have.get("frames") == frames and have.get("knobs") == json.loads(
+        # a knob the file does not name was added to the renderer after the set was made: it had its default
+        recorded = {**json.loads(json.dumps(asdict(DomainKnobs()))), **have.get("knobs", {})}
+        if have.get("seed") == seed and have.get("frames") == frames and recorded == json.loads(
                 json.dumps(asdict(knobs))):
             console.print(f"dataset {name}: reusing {out} ({frames} frames, seed {seed})")
             return out
@@ -108,24 +119,49 @@ def final_stage(work: Path, name: str, recipe: dict[str, list[dict[str, str]]]) 
     return work / name / f"stage{len(recipe[name])}"
 
 
-def train_lane(names: tuple[str, ...], work: Path, train_dir: Path, overrides: dict[str, dict[str, str]],
-               threads: int, recipe: dict[str, list[dict[str, str]]]) -> subprocess.Popen:
-    """Start one lane: its models' stages in order, each a SageMaker-convention subprocess."""
+def stage_channels(name: str, stage: int) -> dict[str, str]:
+    return STAGE_CHANNELS.get(name, {}).get(stage, {"train": "train"})
+
+
+def train_lane(names: tuple[str, ...], work: Path, data: dict[str, Path], overrides: dict[str, dict[str, str]],
+               threads: int, recipe: dict[str, list[dict[str, str]]], first_stage: dict[str, int]) -> subprocess.Popen:
+    """Start one lane: its models' stages in order, each a SageMaker-convention subprocess. A model whose first
+    stage is N > 1 starts from the work directory's stage N-1 checkpoint."""
     commands = []
     for name in names:
-        init = None
+        start = first_stage.get(name, 1)
+        init = work / name / f"stage{start - 1}" if start > 1 else None
         for k, stage_hps in enumerate(recipe[name], start=1):
+            if k < start:
+                continue
             out = work / name / f"stage{k}"
             out.mkdir(parents=True, exist_ok=True)
             hps = {**stage_hps, **(overrides.get(name, {}) if k == len(recipe[name]) else {})}
             (out / "hyperparameters.json").write_text(json.dumps(hps))
-            env = f"SM_MODEL_DIR={out} SM_CHANNEL_TRAIN={train_dir} SM_HP_FILE={out / 'hyperparameters.json'}"
+            env = f"SM_MODEL_DIR={out} SM_HP_FILE={out / 'hyperparameters.json'}"
+            for channel, dataset in stage_channels(name, k).items():
+                env += f" SM_CHANNEL_{channel.upper()}={data[dataset]}"
             if init is not None:
                 env += f" SM_CHANNEL_INIT={init}"
             commands.append(f"{env} EDGECV_TORCH_THREADS={threads} {sys.executable} -m {TRAINERS[name]}")
             init = out
     script = " && ".join(commands)
     return subprocess.Popen(["bash", "-c", script])
+
+
+def parse_resume(items: list[str], recipe: dict[str, list[dict[str, str]]], work: Path) -> dict[str, int]:
+    """`MODEL=N` items -> {model: first stage}; the stage before N must be in the work directory."""
+    first: dict[str, int] = {}
+    for item in items:
+        name, _, stage = item.partition("=")
+        if name not in recipe or not stage.isdigit() or not 1 <= int(stage) <= len(recipe.get(name, [])):
+            raise ValueError(f"--resume {item!r}: expected MODEL=N with MODEL one of {', '.join(recipe)} and N a "
+                             "stage of its recipe")
+        previous = work / name / f"stage{int(stage) - 1}" / "model.pt"
+        if int(stage) > 1 and not previous.is_file():
+            raise ValueError(f"--resume {item}: {previous} is missing (train the earlier stages first)")
+        first[name] = int(stage)
+    return first
 
 
 def calibration_samples(name: str, dataset: Path, n: int = 64) -> np.ndarray:
@@ -177,6 +213,20 @@ def print_summary(report: dict) -> None:
         console.print("[green]all golden gates passed")
 
 
+def keep_lineage(dest: Path, fresh_onnx: Path, report: dict) -> bool:
+    """A model this run did not train keeps its lineage (only the evaluation is updated) when the fresh export is
+    byte for byte the committed one; otherwise it gets a new lineage like a trained model."""
+    lineage_path = dest / "lineage.json"
+    if not lineage_path.is_file():
+        return False
+    lineage = json.loads(lineage_path.read_text())
+    if lineage.get("onnx", {}).get("sha256") != hashlib.sha256(fresh_onnx.read_bytes()).hexdigest():
+        return False
+    lineage.update(eval_golden=report["eval"]["golden"], eval_shifted=report["eval"]["shifted"])
+    lineage_path.write_text(json.dumps(lineage, indent=2))
+    return True
+
+
 def evaluate_committed(args: argparse.Namespace) -> int:
     """Score the committed models again, without training: after a change to the pre/post-processing in
     `model_repository/processing.py`, the report and lineage files must quote what the models now do. Rewrites
@@ -225,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=list(TRAINERS), action="append")
     ap.add_argument("--hp", action="append", default=[], metavar="MODEL.KEY=VALUE",
                     help="override a hyperparameter of a model's last stage")
+    ap.add_argument("--resume", action="append", default=[], metavar="MODEL=N",
+                    help="train MODEL from recipe stage N on, from the work directory's stage N-1 checkpoint")
     ap.add_argument("--version", default="1")
     ap.add_argument("--teacher", action="store_true",
                     help="train the larger teacher (auto-labeling) into training/teacher instead of the students")
@@ -243,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         key, _, value = item.partition("=")
         model, _, hp = key.partition(".")
         hps[model][hp] = value
+    try:
+        first_stage = parse_resume(args.resume, recipe, args.work)
+    except ValueError as exc:
+        console.print(f"[red]{exc}")
+        return 2
     data = {name: ensure_dataset(args.datasets, name) for name in DATASETS}
     hashes = {name: dataset_hash(path) for name, path in data.items()}
     selected = set(args.only or TRAINERS)
@@ -251,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         lanes = [lane for lane in lanes if lane]
         threads = 1 if len(lanes) > 1 else max(1, os.cpu_count() or 1)
         console.rule(f"train {', '.join(selected)} ({len(lanes)} lanes)")
-        procs = [train_lane(lane, args.work, data["train"], hps, threads, recipe) for lane in lanes]
+        procs = [train_lane(lane, args.work, data, hps, threads, recipe, first_stage) for lane in lanes]
         codes = [p.wait() for p in procs]
         if any(codes):
             console.print(f"[red]training failed (exit codes {codes})")
@@ -287,21 +344,39 @@ def main(argv: list[str] | None = None) -> int:
     console.rule("evaluate")
     fp32_models = ModelPaths.from_dir(fp32_dir, version=args.version)
     evaluate_into(report, fp32_models, ModelPaths.from_dir(int8_dir, version=args.version + "-int8"), data)
-    report["total_seconds"] = round(time.time() - started, 1)
+    seconds = round(time.time() - started, 1)
+    whole_run = not (args.only or args.skip_train or args.resume)
+    if whole_run:
+        report["total_seconds"] = seconds
+    else:
+        report["last_partial_run"] = {"seconds": seconds, "only": sorted(selected), "skip_train": args.skip_train,
+                                      "resume": args.resume}
+    report_path = args.out / "training_report.json"
+    if report_path.is_file():  # what this run does not produce (a whole run's time, notes on post-processing) stays
+        for key, value in json.loads(report_path.read_text()).items():
+            report.setdefault(key, value)
     commit = git_commit()
     for name in TRAINERS:
         dest = args.out / name / args.version
         dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(fp32_dir / f"{name}.onnx", dest / "model.onnx")
+        fresh = fp32_dir / f"{name}.onnx"
+        if name not in selected and keep_lineage(dest, fresh, report):
+            console.print(f"{name}: not trained in this run and its export matches the committed model: "
+                          "lineage kept, evaluation updated")
+            continue
+        shutil.copy2(fresh, dest / "model.onnx")
+        stages = range(1, len(recipe[name]) + 1)
         lineage = {
             "model": name, "version": args.version, "role": "teacher" if args.teacher else "edge",
             "code_commit": commit,
             "dataset": {"name": "train", **report["datasets"]["train"], "generator": "training.synth"},
+            "stage_datasets": [{channel: {"name": dataset, **report["datasets"][dataset]}
+                                for channel, dataset in stage_channels(name, k).items()} for k in stages],
             "hyperparameters": [json.loads((args.work / name / f"stage{k}" / "hyperparameters.json").read_text())
-                                for k in range(1, len(recipe[name]) + 1)],
+                                for k in stages],
             "training_seconds": sum(
                 json.loads((args.work / name / f"stage{k}" / "metrics.json").read_text())["train_seconds"]
-                for k in range(1, len(recipe[name]) + 1)),
+                for k in stages),
             "parameters": report["models"][name]["training"]["parameters"],
             "onnx": {"opset": 17, "sha256": hashlib.sha256((dest / "model.onnx").read_bytes()).hexdigest(),
                      "max_abs_diff_vs_torch": report["models"][name]["onnx_max_abs_diff_vs_torch"]},
@@ -309,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (dest / "lineage.json").write_text(json.dumps(lineage, indent=2))
-    (args.out / "training_report.json").write_text(json.dumps(report, indent=2))
+    report_path.write_text(json.dumps(report, indent=2))
     print_summary(report)
     console.print(f"done in {report['total_seconds']:.0f}s")
     return 0

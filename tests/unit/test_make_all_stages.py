@@ -1,0 +1,111 @@
+"""make_all's staged recipe: the datasets each stage reads, resuming a model at a later stage, and keeping the
+lineage of a model a run did not train."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from training import make_all
+
+
+def _lane_script(monkeypatch, **kwargs) -> str:
+    scripts: list[list[str]] = []
+    monkeypatch.setattr(make_all.subprocess, "Popen", lambda args: scripts.append(args))
+    make_all.train_lane(**kwargs)
+    return scripts[0][2]
+
+
+def _data(root: Path) -> dict[str, Path]:
+    return {name: root / name for name in make_all.DATASETS}
+
+
+def test_each_stage_reads_its_own_datasets_and_fine_tunes_the_previous_stage(tmp_path: Path, monkeypatch) -> None:
+    script = _lane_script(monkeypatch, names=("damage_classifier",), work=tmp_path / "work", data=_data(tmp_path),
+                          overrides={}, threads=1, recipe=make_all.RECIPE, first_stage={})
+    stages = script.split(" && ")
+    assert len(stages) == len(make_all.RECIPE["damage_classifier"])
+    assert f"SM_CHANNEL_TRAIN={tmp_path / 'train'} " in stages[0] and "SM_CHANNEL_INIT" not in stages[0]
+    assert "SM_CHANNEL_REPLAY" not in stages[1]
+    for k, stage in enumerate(stages[2:], start=3):
+        channels = make_all.STAGE_CHANNELS["damage_classifier"][k]
+        assert f"SM_CHANNEL_TRAIN={tmp_path / channels['train']} " in stage
+        assert f"SM_CHANNEL_REPLAY={tmp_path / channels['replay']} " in stage
+        assert f"SM_CHANNEL_INIT={tmp_path / 'work' / 'damage_classifier' / f'stage{k - 1}'} " in stage
+    assert all(ds in make_all.DATASETS for chans in make_all.STAGE_CHANNELS.values()
+               for stage in chans.values() for ds in stage.values())
+
+
+def test_resume_starts_at_the_named_stage_from_the_checkpoint_before_it(tmp_path: Path, monkeypatch) -> None:
+    work = tmp_path / "work"
+    (work / "damage_classifier" / "stage2").mkdir(parents=True)
+    (work / "damage_classifier" / "stage2" / "model.pt").write_bytes(b"ckpt")
+    first = make_all.parse_resume(["damage_classifier=3"], make_all.RECIPE, work)
+    assert first == {"damage_classifier": 3}
+    script = _lane_script(monkeypatch, names=("damage_classifier",), work=work, data=_data(tmp_path), overrides={},
+                          threads=2, recipe=make_all.RECIPE, first_stage=first)
+    stages = script.split(" && ")
+    assert len(stages) == len(make_all.RECIPE["damage_classifier"]) - 2
+    assert f"SM_CHANNEL_INIT={work / 'damage_classifier' / 'stage2'} " in stages[0]
+    assert f"SM_MODEL_DIR={work / 'damage_classifier' / 'stage3'} " in stages[0]
+
+
+@pytest.mark.parametrize("item, message", [
+    ("damage_classifier=3", "missing"),  # no stage-2 checkpoint in the work directory
+    ("damage_classifier=9", "a stage of its recipe"),
+    ("nosuchmodel=2", "MODEL one of"),
+    ("damage_classifier", "expected MODEL=N"),
+])
+def test_a_bad_resume_is_refused_before_any_work(tmp_path: Path, item: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_all.parse_resume([item], make_all.RECIPE, tmp_path / "work")
+
+
+def test_bad_resume_on_the_command_line_is_one_clear_line_before_any_data_is_rendered(tmp_path: Path,
+                                                                                      capsys) -> None:
+    code = make_all.main(["--datasets", str(tmp_path / "data"), "--work", str(tmp_path / "work"),
+                          "--out", str(tmp_path / "out"), "--resume", "damage_classifier=3"])
+    assert code == 2
+    assert "stage2" in capsys.readouterr().out
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_model_not_trained_keeps_its_lineage_only_when_its_export_is_the_committed_model(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.onnx"
+    fresh.write_bytes(b"onnx bytes")
+    dest = tmp_path / "repo"
+    dest.mkdir()
+    report = {"eval": {"golden": {"g": 1}, "shifted": {"s": 2}}}
+    lineage = {"code_commit": "abc", "onnx": {"sha256": hashlib.sha256(b"onnx bytes").hexdigest()}}
+    (dest / "lineage.json").write_text(json.dumps(lineage))
+    assert make_all.keep_lineage(dest, fresh, report)
+    kept = json.loads((dest / "lineage.json").read_text())
+    assert kept["code_commit"] == "abc" and kept["eval_golden"] == {"g": 1} and kept["eval_shifted"] == {"s": 2}
+    fresh.write_bytes(b"another model")
+    assert not make_all.keep_lineage(dest, fresh, report)
+    assert not make_all.keep_lineage(tmp_path / "nothing", fresh, report)
+
+
+def test_a_set_made_before_a_knob_existed_is_reused_when_the_knob_has_its_default(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    from dataclasses import asdict
+
+    def render(*args, **kwargs):
+        raise AssertionError("the set was rendered again")
+
+    monkeypatch.setattr(make_all, "write_dataset", render)
+
+    seed, frames, knobs = make_all.DATASETS["train"]
+    recorded = asdict(knobs)
+    recorded.pop("label_font")  # the knob came later; its default (None) changes nothing
+    directory = tmp_path / "train"
+    directory.mkdir()
+    (directory / "generator.json").write_text(json.dumps({"seed": seed, "frames": frames, "knobs": recorded}))
+    assert make_all.ensure_dataset(tmp_path, "train") == directory
+    recorded["label_font"] = "SomethingElse.ttf"  # a knob that differs still means another set
+    (directory / "generator.json").write_text(json.dumps({"seed": seed, "frames": frames, "knobs": recorded}))
+    with pytest.raises(AssertionError, match="rendered again"):
+        make_all.ensure_dataset(tmp_path, "train")
