@@ -58,6 +58,10 @@ DEFAULT_WEIGHTS: dict[SampleReason, float] = {
 }
 FRAME_LEVEL = frozenset({SampleReason.CHECK_DIGIT_FAILURE, SampleReason.LOW_CONFIDENCE_READ,
                          SampleReason.LOW_CONFIDENCE_DETECTION})
+# Evidence from outside the model that its decision is wrong (the truck's manifest contradicts it, or nothing was
+# read): on the bench it flags wrong passes only (`edgecv bench sampler`: 14 wrong, 0 correct), where doubts
+# (a read that flickers between frames, a weak read) flag four correct passes for each wrong one.
+DECISIVE_REASONS = frozenset({SampleReason.MANIFEST_DISAGREEMENT})
 EXTRA_REASON_SHARE = 0.5  # each further pass-level reason adds this share of its weight
 FRAME_EVIDENCE_BONUS = 0.25  # each frame-level reason seen in a pass's frames (and not the pass's own) adds this
 FRAME_ONLY_SHARE = 0.5  # a frame's doubts alone (no pass vouches for them) rank at this share of their priority
@@ -94,6 +98,13 @@ class SamplerConfig(BaseModel):
     history_frames: int = Field(default=1024, ge=16, le=100_000, title="Frames remembered per camera for on_pass")
     weights: dict[SampleReason, float] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS), title="Weight of each reason's evidence")
+    decisive_reasons: frozenset[SampleReason] = Field(
+        default=DECISIVE_REASONS,
+        title="Evidence that the decision itself is wrong, not only doubtful: such candidates are admitted first")
+    decisive_reserve: int = Field(
+        default=4, ge=0, le=1000,
+        title="Hard-case tokens only decisive evidence may spend: other candidates spend what a camera saved above"
+              " (at most budget_burst)")
 
     def weight(self, reason: SampleReason) -> float:
         return max(0.0, self.weights.get(reason, DEFAULT_WEIGHTS[reason]))
@@ -197,20 +208,21 @@ class Candidate:
     priority: float
     order: int  # arrival within the camera (ties go to the earlier one)
     pass_id: str | None = None
+    decisive: bool = False  # carries decisive evidence (SamplerConfig.decisive_reasons)
 
-    def rank(self) -> tuple[float, int]:
-        return (-self.priority, self.order)
+    def rank(self) -> tuple[bool, float, int]:
+        return (not self.decisive, -self.priority, self.order)
 
 
 def rank_candidates(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """Best first: the highest priority, then the earliest."""
+    """Best first: decisive evidence, then the highest priority, then the earliest."""
     return sorted(candidates, key=Candidate.rank)
 
 
-def admit(candidates: Iterable[Candidate], tokens: int, taken: Collection[int] = ()
+def admit(candidates: Iterable[Candidate], tokens: int, taken: Collection[int] = (), reserve: int = 0
           ) -> tuple[list[tuple[Candidate, tuple[int, ...]]], list[Candidate]]:
     """Spend `tokens` frames on the best candidates: (candidate, the frames it keeps) in rank order, and those
-    let go.
+    let go. The last `reserve` tokens are for decisive candidates only (a burst of wrong decisions finds them).
 
     A candidate keeps up to all its frames; one short of tokens keeps what is left (at least one frame). A frame
     is kept once: frames in `taken` or kept for a better candidate are not paid for again, and a candidate with
@@ -222,7 +234,7 @@ def admit(candidates: Iterable[Candidate], tokens: int, taken: Collection[int] =
         fresh = tuple(f for f in candidate.frame_ids if f not in kept)
         if not fresh:
             continue
-        frames = fresh[:tokens]
+        frames = fresh[:tokens if candidate.decisive else max(0, tokens - reserve)]
         if frames:
             admitted.append((candidate, frames))
             kept.update(frames)
@@ -352,7 +364,8 @@ class HardNegativeSampler:
         tokens = int(min(state.budget.refill(state.frames), state.admit_flood.refill(now)) + 1e-9)
         taken = {f for c in state.pending.values() for f in c.frame_ids
                  if f in state.history and state.history[f].captured}
-        chosen, let_go = admit(state.pending.values(), tokens, taken)
+        reserve = min(self.config.decisive_reserve, self.config.budget_burst)
+        chosen, let_go = admit(state.pending.values(), tokens, taken, reserve)
         out: list[Admission] = []
         for candidate, frames in chosen:
             state.budget.tokens -= len(frames)
@@ -453,7 +466,8 @@ class HardNegativeSampler:
             chosen = best_frames(open_frames, state.history, config.frames_per_pass)
             state.arrivals += 1
             candidate = Candidate(decision.pass_id, tuple(chosen), tuple(reasons), priority, state.arrivals,
-                                  pass_id=decision.pass_id)
+                                  pass_id=decision.pass_id,
+                                  decisive=not config.decisive_reasons.isdisjoint(reasons))
             verdict = Verdict.PENDING if self._offer(state, candidate) else Verdict.OUTRANKED
             if verdict is Verdict.OUTRANKED:
                 chosen = []

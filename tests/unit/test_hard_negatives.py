@@ -18,7 +18,8 @@ def _recorder() -> tuple[HardNegativeRecorder, MemorySampleStore]:
     ids = iter(range(10**6))
     capture = SampleCapture(store, CaptureConfig(site_id="site1"), new_id=lambda: f"id-{next(ids):08d}")
     capture.start()
-    return HardNegativeRecorder(HardNegativeSampler(SamplerConfig(random_rate=0.0), random.Random(0)), capture), store
+    sampler = HardNegativeSampler(SamplerConfig(decisive_reserve=0, random_rate=0.0), random.Random(0))
+    return HardNegativeRecorder(sampler, capture), store
 
 
 def test_a_flagged_pass_reaches_the_buffer_once_with_its_most_informative_frame() -> None:
@@ -54,7 +55,7 @@ def test_a_window_closing_on_a_frame_hands_over_its_admissions_and_lets_the_rest
     store.open()
     capture = SampleCapture(store, CaptureConfig(site_id="site1"))
     capture.start()
-    config = SamplerConfig(random_rate=0.0, budget_start=1, window_frames=20, frame_cooldown_s=0.0)
+    config = SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_start=1, window_frames=20, frame_cooldown_s=0.0)
     rec = HardNegativeRecorder(HardNegativeSampler(config, random.Random(0)), capture)
     weak = FramePrediction(labels=[DetectedLabel(bbox=[0, 0, 5, 5], score=0.9, read_confidence=0.2, raw_text="1")])
     weaker = FramePrediction(labels=[DetectedLabel(bbox=[0, 0, 5, 5], score=0.3, read_confidence=0.1, raw_text="1")])

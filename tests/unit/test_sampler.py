@@ -23,7 +23,7 @@ from edge_appliance.sampler import (
 )
 
 R = SampleReason
-QUIET = SamplerConfig(random_rate=0.0)
+QUIET = SamplerConfig(random_rate=0.0, decisive_reserve=0)  # the budget mechanics alone; the reserve has its tests
 
 
 def _label(conf: float = 0.95, ok: bool = True, raw: str = "12345678903ABC", score: float = 0.9) -> DetectedLabel:
@@ -120,7 +120,7 @@ def _run_pass(s: HardNegativeSampler, frames: list[int], bad: dict[int, FramePre
 
 def test_many_flagged_frames_of_one_pass_cost_one_upload() -> None:
     """Every frame of the pass has a weak read and a check-digit failure: one frame is kept, the weakest."""
-    s = HardNegativeSampler(SamplerConfig(random_rate=0.0, frame_cooldown_s=0.0), random.Random(0))
+    s = HardNegativeSampler(SamplerConfig(decisive_reserve=0, random_rate=0.0, frame_cooldown_s=0.0), random.Random(0))
     frames = list(range(1, 31))
     bad = {f: FramePrediction(labels=[_label(conf=0.4 - f / 100, ok=False)]) for f in frames}
     assert _run_pass(s, frames, bad, reads_agree=False) == []
@@ -133,7 +133,7 @@ def test_many_flagged_frames_of_one_pass_cost_one_upload() -> None:
 
 def test_the_window_admits_by_priority_not_by_arrival() -> None:
     """Four flagged passes in one window, weakest first; the budget pays for two: the two strongest are kept."""
-    config = SamplerConfig(random_rate=0.0, budget_start=2, window_frames=1000)
+    config = SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_start=2, window_frames=1000)
     s = HardNegativeSampler(config, random.Random(0))
     flags = [dict(damage_score=0.5), dict(read_confidence=0.6), dict(reads_agree=False),
              dict(pro=None, dest=None, read_confidence=0.0, reads_agree=False)]
@@ -145,7 +145,7 @@ def test_the_window_admits_by_priority_not_by_arrival() -> None:
 
 
 def test_a_window_closes_after_window_frames_and_admits_on_that_frame() -> None:
-    config = SamplerConfig(random_rate=0.0, budget_start=1, window_frames=100)
+    config = SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_start=1, window_frames=100)
     s = HardNegativeSampler(config, random.Random(0))
     _run_pass(s, list(range(1, 11)), {}, reads_agree=False)
     closing = [s.on_frame("cam1", f, _clean(), now=f / 15) for f in range(11, 101)]
@@ -155,7 +155,7 @@ def test_a_window_closes_after_window_frames_and_admits_on_that_frame() -> None:
 
 
 def test_a_window_never_holds_more_candidates_than_it_could_admit() -> None:
-    config = SamplerConfig(random_rate=0.0, budget_burst=3, window_frames=10_000)
+    config = SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_burst=3, window_frames=10_000)
     s = HardNegativeSampler(config, random.Random(0))
     verdicts = []
     for i in range(6):  # stronger and stronger passes
@@ -208,7 +208,7 @@ def test_a_pass_with_a_frame_already_kept_asks_for_nothing_more() -> None:
 
 
 def test_budget_is_earned_per_frame_from_the_start_tokens() -> None:
-    config = SamplerConfig(random_rate=0.0, budget_start=1, budget_share=0.01, window_frames=1)
+    config = SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_start=1, budget_share=0.01, window_frames=1)
     s = HardNegativeSampler(config, random.Random(0))
     s.on_pass(_decision([1], pass_id="a", reads_agree=False), now=0.0)
     s.on_pass(_decision([2], pass_id="b", reads_agree=False), now=0.0)
@@ -243,7 +243,7 @@ def test_the_random_baseline_has_a_budget_of_its_own() -> None:
 
 def test_stuck_camera_stays_within_its_budget() -> None:
     """A camera stuck on one bad frame for an hour at 15 fps keeps at most its share."""
-    config = SamplerConfig(random_rate=0.0, frame_cooldown_s=0.0)
+    config = SamplerConfig(decisive_reserve=0, random_rate=0.0, frame_cooldown_s=0.0)
     s = HardNegativeSampler(config, random.Random(0))
     bad = FramePrediction(labels=[_label(conf=0.1, ok=False)])
     fps, seconds = 15, 3600
@@ -256,8 +256,8 @@ def test_stuck_camera_stays_within_its_budget() -> None:
 
 
 def test_admission_per_minute_caps_a_racing_camera() -> None:
-    config = SamplerConfig(random_rate=0.0, budget_share=0.1, budget_start=100, budget_burst=100, window_frames=10,
-                           admit_per_minute=2, admit_burst=2)
+    config = SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_share=0.1, budget_start=100, budget_burst=100,
+                           window_frames=10, admit_per_minute=2, admit_burst=2)
     s = HardNegativeSampler(config, random.Random(0))
     for i in range(5):
         s.on_pass(_decision([i], pass_id=f"p{i}", reads_agree=False), now=0.0)
@@ -282,7 +282,7 @@ def test_admit_spends_tokens_best_first() -> None:
 
 
 def test_two_passes_that_share_their_best_frame_cost_one_upload() -> None:
-    s = HardNegativeSampler(SamplerConfig(random_rate=0.0, budget_start=5), random.Random(0))
+    s = HardNegativeSampler(SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_start=5), random.Random(0))
     for f in range(1, 6):
         s.on_frame("cam1", f, _clean(), now=f / 15)
     s.on_pass(_decision([1, 2, 3, 4, 5], pass_id="a", reads_agree=False), now=1.0)
@@ -292,27 +292,57 @@ def test_two_passes_that_share_their_best_frame_cost_one_upload() -> None:
     assert s.counters.frames_captured == 1
 
 
-def test_default_policy_keeps_every_flagged_pass_of_a_mostly_clean_stream() -> None:
-    """An hour at 15 fps where 2% of frames carry a weak read and 1 pass in 10 disagrees: <= 0.5% kept, and
-    every disagreeing pass is kept (the frames' doubts never starve the passes)."""
+def test_default_policy_keeps_every_contradicted_pass_of_a_mostly_clean_stream() -> None:
+    """An hour at 15 fps where 2% of frames carry a weak read, 1 pass in 10 has reads that flicker and 1 in 20 is
+    contradicted by the manifest: <= 0.5% kept, every contradicted pass kept (the doubts never starve decisive
+    evidence), and the flickering ones kept from what the camera saves above the reserve."""
     rng = random.Random(1)
     s = HardNegativeSampler(SamplerConfig(), random.Random(2))
-    fps, frame_id, kept, flagged = 15, 0, set(), []
+    fps, frame_id, kept, contradicted, flickering = 15, 0, set(), [], []
     for p in range(3600 * fps // 45):  # 45-frame passes
         frames = list(range(frame_id, frame_id + 45))
         for f in frames:
             pred = FramePrediction(labels=[_label(conf=0.3)]) if rng.random() < 0.02 else _clean()
             out = s.on_frame("cam1", f, pred, now=f / fps)
             kept |= {(a.frame_id, a.pass_id) for a in out.admitted} | ({(f, None)} if out.capture else set())
-        if p % 10 == 0:
-            flagged.append(frames)
-        s.on_pass(_decision(frames, pass_id=f"p{p}", reads_agree=p % 10 != 0), now=frames[-1] / fps)
+        evidence = [R.MANIFEST_DISAGREEMENT] if p % 20 == 5 else []
+        (contradicted if evidence else flickering if p % 10 == 0 else []).append(frames)
+        s.on_pass(_decision(frames, pass_id=f"p{p}", reads_agree=p % 10 != 0), now=frames[-1] / fps,
+                  disagreements=evidence)
         frame_id += 45
     kept |= {(a.frame_id, a.pass_id) for a in s.flush(now=frame_id / fps)}
     assert len(kept) / frame_id <= 0.005
     kept_frames = {f for f, _ in kept}
-    assert all(kept_frames & set(frames) for frames in flagged)  # its own admission, or a random frame of it
+    assert all(kept_frames & set(frames) for frames in contradicted)
+    assert sum(bool(kept_frames & set(frames)) for frames in flickering) >= 0.8 * len(flickering)
     assert s.counters.frames_captured == len(kept)
+
+
+def test_decisive_evidence_is_admitted_first_and_alone_spends_the_reserve() -> None:
+    weak = Candidate("weak", (1,), (R.TRACK_OCR_DISAGREEMENT, R.LOW_CONFIDENCE_READ), 9.0, order=0)
+    weaker = Candidate("weaker", (2,), (R.LOW_CONFIDENCE_READ,), 3.0, order=1)
+    decisive = Candidate("decisive", (3,), (R.MANIFEST_DISAGREEMENT,), 6.0, order=2, decisive=True)
+    assert rank_candidates([weak, weaker, decisive]) == [decisive, weak, weaker]  # before a higher priority
+    assert admit([weak, weaker, decisive], 5, reserve=4) == ([(decisive, (3,))], [weak, weaker])
+    assert admit([weak, weaker, decisive], 6, reserve=4) == ([(decisive, (3,)), (weak, (1,))], [weaker])
+    assert admit([weak, weaker], 4, reserve=4) == ([], [weak, weaker])  # the reserve waits for a burst
+    assert admit([decisive], 1, reserve=4) == ([(decisive, (3,))], [])
+
+
+def test_a_pass_with_decisive_evidence_fills_a_saved_reserve_and_doubts_wait_for_more() -> None:
+    config = SamplerConfig(random_rate=0.0, budget_start=4, budget_share=0.001, decisive_reserve=4, window_frames=10)
+    s = HardNegativeSampler(config, random.Random(0))
+    kept = []
+    for f in range(1, 11):  # the window closes on frame 10
+        kept += s.on_frame("cam1", f, _clean(), now=f / 15).admitted
+        if f == 5:
+            s.on_pass(_decision([1, 2, 3, 4, 5], pass_id="doubt", reads_agree=False), now=f / 15)
+        if f == 9:
+            s.on_pass(_decision([6, 7, 8, 9], pass_id="contradicted", pro=None, read_confidence=0.0),
+                      now=f / 15, disagreements=[R.MANIFEST_DISAGREEMENT])
+    assert [k.pass_id for k in kept] == ["contradicted"]
+    assert s.counters.let_go == 1
+    assert SamplerConfig(budget_burst=2).decisive_reserve == 4  # a reserve above the burst is capped, not refused
 
 
 def test_config_is_bounded() -> None:
