@@ -214,7 +214,7 @@ def print_summary(report: dict) -> None:
         console.print("[green]all golden gates passed")
 
 
-def keep_lineage(dest: Path, fresh_onnx: Path, report: dict) -> bool:
+def keep_lineage(dest: Path, fresh_onnx: Path, report: dict, evaluated: dict) -> bool:
     """A model this run did not train keeps its lineage (only the evaluation is updated) when the fresh export is
     byte for byte the committed one; otherwise it gets a new lineage like a trained model."""
     lineage_path = dest / "lineage.json"
@@ -223,7 +223,7 @@ def keep_lineage(dest: Path, fresh_onnx: Path, report: dict) -> bool:
     lineage = json.loads(lineage_path.read_text())
     if lineage.get("onnx", {}).get("sha256") != hashlib.sha256(fresh_onnx.read_bytes()).hexdigest():
         return False
-    lineage.update(eval_golden=report["eval"]["golden"], eval_shifted=report["eval"]["shifted"])
+    lineage.update(eval_golden=report["eval"]["golden"], eval_shifted=report["eval"]["shifted"], evaluated=evaluated)
     lineage_path.write_text(json.dumps(lineage, indent=2))
     return True
 
@@ -361,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         dest = args.out / name / args.version
         dest.mkdir(parents=True, exist_ok=True)
         fresh = fp32_dir / f"{name}.onnx"
-        if name not in selected and keep_lineage(dest, fresh, report):
+        evaluated = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "code_commit": commit}
+        if name not in selected and keep_lineage(dest, fresh, report, evaluated):
             console.print(f"{name}: not trained in this run and its export matches the committed model: "
                           "lineage kept, evaluation updated")
             continue

@@ -81,12 +81,14 @@ def test_a_model_not_trained_keeps_its_lineage_only_when_its_export_is_the_commi
     report = {"eval": {"golden": {"g": 1}, "shifted": {"s": 2}}}
     lineage = {"code_commit": "abc", "onnx": {"sha256": hashlib.sha256(b"onnx bytes").hexdigest()}}
     (dest / "lineage.json").write_text(json.dumps(lineage))
-    assert make_all.keep_lineage(dest, fresh, report)
+    stamp = {"at": "2026-11-24T06:14:25Z", "code_commit": "def"}
+    assert make_all.keep_lineage(dest, fresh, report, stamp)
     kept = json.loads((dest / "lineage.json").read_text())
     assert kept["code_commit"] == "abc" and kept["eval_golden"] == {"g": 1} and kept["eval_shifted"] == {"s": 2}
+    assert kept["evaluated"] == stamp
     fresh.write_bytes(b"another model")
-    assert not make_all.keep_lineage(dest, fresh, report)
-    assert not make_all.keep_lineage(tmp_path / "nothing", fresh, report)
+    assert not make_all.keep_lineage(dest, fresh, report, stamp)
+    assert not make_all.keep_lineage(tmp_path / "nothing", fresh, report, stamp)
 
 
 def test_a_set_made_before_a_knob_existed_is_reused_when_the_knob_has_its_default(tmp_path: Path,
