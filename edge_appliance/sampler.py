@@ -58,8 +58,9 @@ DEFAULT_WEIGHTS: dict[SampleReason, float] = {
 }
 FRAME_LEVEL = frozenset({SampleReason.CHECK_DIGIT_FAILURE, SampleReason.LOW_CONFIDENCE_READ,
                          SampleReason.LOW_CONFIDENCE_DETECTION})
-# Evidence from outside the model that its decision is wrong (the truck's manifest contradicts it, or nothing was
-# read): on the bench it flags wrong passes only (`edgecv bench sampler`: 14 wrong, 0 correct), where doubts
+# Evidence from outside the model that its decision is wrong (at a door with a truck manifest: the manifest
+# contradicts the decision, or nothing was read; `site_decisions.manifest_evidence`): on the bench it flags wrong
+# passes only (`edgecv bench sampler`: 14 wrong, 0 correct), where doubts
 # (a read that flickers between frames, a weak read) flag four correct passes for each wrong one.
 DECISIVE_REASONS = frozenset({SampleReason.MANIFEST_DISAGREEMENT})
 EXTRA_REASON_SHARE = 0.5  # each further pass-level reason adds this share of its weight
