@@ -214,6 +214,16 @@ def print_summary(report: dict) -> None:
         console.print("[green]all golden gates passed")
 
 
+def carry_over_report(report: dict, report_path: Path, whole_run: bool) -> None:
+    """Keep what this run does not produce from the report it replaces (a whole run's time, notes on the
+    post-processing); a whole run leaves the earlier partial run behind."""
+    if not report_path.is_file():
+        return
+    for key, value in json.loads(report_path.read_text()).items():
+        if not (whole_run and key == "last_partial_run"):
+            report.setdefault(key, value)
+
+
 def keep_lineage(dest: Path, fresh_onnx: Path, report: dict, evaluated: dict) -> bool:
     """A model this run did not train keeps its lineage (only the evaluation is updated) when the fresh export is
     byte for byte the committed one; otherwise it gets a new lineage like a trained model."""
@@ -352,16 +362,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report["last_partial_run"] = {"seconds": seconds, "only": sorted(selected), "skip_train": args.skip_train,
                                       "resume": args.resume}
-    report_path = args.out / "training_report.json"
-    if report_path.is_file():  # what this run does not produce (a whole run's time, notes on post-processing) stays
-        for key, value in json.loads(report_path.read_text()).items():
-            report.setdefault(key, value)
     commit = git_commit()
+    evaluated = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "code_commit": commit}
+    report["evaluated"] = evaluated
+    report_path = args.out / "training_report.json"
+    carry_over_report(report, report_path, whole_run)
     for name in TRAINERS:
         dest = args.out / name / args.version
         dest.mkdir(parents=True, exist_ok=True)
         fresh = fp32_dir / f"{name}.onnx"
-        evaluated = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "code_commit": commit}
         if name not in selected and keep_lineage(dest, fresh, report, evaluated):
             console.print(f"{name}: not trained in this run and its export matches the committed model: "
                           "lineage kept, evaluation updated")
@@ -388,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         (dest / "lineage.json").write_text(json.dumps(lineage, indent=2))
     report_path.write_text(json.dumps(report, indent=2))
     print_summary(report)
-    console.print(f"done in {report['total_seconds']:.0f}s")
+    console.print(f"done in {seconds:.0f}s")
     return 0
 
 

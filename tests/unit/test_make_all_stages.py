@@ -111,3 +111,19 @@ def test_a_set_made_before_a_knob_existed_is_reused_when_the_knob_has_its_defaul
     (directory / "generator.json").write_text(json.dumps({"seed": seed, "frames": frames, "knobs": recorded}))
     with pytest.raises(AssertionError, match="rendered again"):
         make_all.ensure_dataset(tmp_path, "train")
+
+
+def test_a_new_report_keeps_what_the_run_did_not_produce(tmp_path: Path) -> None:
+    old = {"total_seconds": 7000.0, "post_processing": {"note": 1}, "eval": {"old": True},
+           "last_partial_run": {"seconds": 60}, "evaluated": {"at": "then"}}
+    path = tmp_path / "training_report.json"
+    path.write_text(json.dumps(old))
+    partial = {"eval": {"new": True}, "evaluated": {"at": "now"}, "last_partial_run": {"seconds": 70}}
+    make_all.carry_over_report(partial, path, whole_run=False)
+    assert partial == {"eval": {"new": True}, "evaluated": {"at": "now"}, "last_partial_run": {"seconds": 70},
+                       "total_seconds": 7000.0, "post_processing": {"note": 1}}
+    whole = {"eval": {"new": True}, "evaluated": {"at": "now"}, "total_seconds": 6000.0}
+    make_all.carry_over_report(whole, path, whole_run=True)
+    assert "last_partial_run" not in whole and whole["total_seconds"] == 6000.0
+    assert whole["post_processing"] == {"note": 1}
+    make_all.carry_over_report(whole, tmp_path / "none.json", whole_run=True)  # no earlier report: nothing to keep
