@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.decisions import PalletPassDecision
 from contracts.predictions import DetectedLabel, DetectedPallet
 from contracts.pro import is_valid_pro
+from model_repository.processing import DAMAGE_THRESHOLD
 
 _DEST = re.compile(r"^[A-Z]{3}$")
 
@@ -82,7 +83,9 @@ class PassFlag(StrEnum):
 
 
 class DecisionPolicy(_Frozen):
-    damage_threshold: float = Field(default=0.5, ge=0.0, le=1.0,
+    # the served model's operating point (chosen on the tuning set with the model, `processing.DAMAGE_THRESHOLD`):
+    # the pass is judged on the mean of the same per-frame scores, so the frames' flags and the pass's agree
+    damage_threshold: float = Field(default=DAMAGE_THRESHOLD, ge=0.0, le=1.0,
                                      title="mean damage score at or above which a pass is damaged")
 
 

@@ -29,6 +29,7 @@ the manifest AND changed its mind between frames outranks a pass with one doubt.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
@@ -40,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.decisions import PalletPassDecision
 from contracts.predictions import FramePrediction
 from contracts.samples import SampleReason
+from model_repository.processing import DAMAGE_THRESHOLD
 
 DEFAULT_WEIGHTS: dict[SampleReason, float] = {
     SampleReason.MANIFEST_DISAGREEMENT: 6.0,
@@ -63,6 +65,20 @@ FRAME_LEVEL = frozenset({SampleReason.CHECK_DIGIT_FAILURE, SampleReason.LOW_CONF
 # passes only (`edgecv bench sampler`: 14 wrong, 0 correct), where doubts
 # (a read that flickers between frames, a weak read) flag four correct passes for each wrong one.
 DECISIVE_REASONS = frozenset({SampleReason.MANIFEST_DISAGREEMENT})
+# A pass's mean damage score this close to the decision threshold (in logits: the band 0.35-0.65 around 0.5) is
+# uncertain. The band follows the served threshold (`processing.DAMAGE_THRESHOLD`, the pass decision's too).
+UNCERTAIN_DAMAGE_LOGITS = 0.62
+
+
+def damage_band(threshold: float = DAMAGE_THRESHOLD, half_width: float = UNCERTAIN_DAMAGE_LOGITS
+                ) -> tuple[float, float]:
+    """The damage scores within `half_width` logits of `threshold`: (low, high)."""
+    t = min(max(threshold, 1e-6), 1 - 1e-6)
+    centre = math.log(t / (1 - t))
+    return (round(1 / (1 + math.exp(-(centre - half_width))), 3), round(1 / (1 + math.exp(-(centre + half_width))), 3))
+
+
+UNCERTAIN_DAMAGE_BAND = damage_band()
 EXTRA_REASON_SHARE = 0.5  # each further pass-level reason adds this share of its weight
 FRAME_EVIDENCE_BONUS = 0.25  # each frame-level reason seen in a pass's frames (and not the pass's own) adds this
 FRAME_ONLY_SHARE = 0.5  # a frame's doubts alone (no pass vouches for them) rank at this share of their priority
@@ -77,8 +93,10 @@ class SamplerConfig(BaseModel):
         default=0.7, ge=0.0, le=1.0, title="A pass whose best valid read is below this is a low-confidence read")
     detection_score_low: float = Field(
         default=0.45, ge=0.0, le=1.0, title="A pallet or label detection scored below this is a weak detection")
-    damage_uncertain_low: float = Field(default=0.35, ge=0.0, le=1.0, title="Uncertain damage band, lower end")
-    damage_uncertain_high: float = Field(default=0.65, ge=0.0, le=1.0, title="Uncertain damage band, upper end")
+    damage_uncertain_low: float = Field(default=UNCERTAIN_DAMAGE_BAND[0], ge=0.0, le=1.0,
+                                        title="Uncertain damage band, lower end")
+    damage_uncertain_high: float = Field(default=UNCERTAIN_DAMAGE_BAND[1], ge=0.0, le=1.0,
+                                         title="Uncertain damage band, upper end")
     random_rate: float = Field(default=0.0005, ge=0.0, le=0.05,
                                title="Share of frames kept at random (baseline), on a budget of its own")
     random_burst: int = Field(default=4, ge=1, le=100, title="Random-baseline frames a camera may save up")

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from contracts.decisions import PalletPassDecision
 from contracts.predictions import DetectedLabel, DetectedPallet, FramePrediction
 from contracts.samples import SampleReason
+from edge_appliance.pass_decision import DecisionPolicy
 from edge_appliance.sampler import (
     Candidate,
     HardNegativeSampler,
@@ -17,10 +18,12 @@ from edge_appliance.sampler import (
     TokenBucket,
     Verdict,
     admit,
+    damage_band,
     frame_reasons,
     pass_reasons,
     rank_candidates,
 )
+from model_repository.processing import DAMAGE_THRESHOLD
 
 R = SampleReason
 QUIET = SamplerConfig(random_rate=0.0, decisive_reserve=0)  # the budget mechanics alone; the reserve has its tests
@@ -65,8 +68,20 @@ def test_pass_reasons_each_trigger() -> None:
     # no label read at all: the decision lacks its PRO, and was the label even found?
     assert pass_reasons(_decision([1], pro=None, dest=None, read_confidence=0.0), QUIET) == [
         R.LOW_CONFIDENCE_READ, R.LOW_CONFIDENCE_DETECTION]
-    assert pass_reasons(_decision([1], damage_score=0.5), QUIET) == [R.UNCERTAIN_DAMAGE]
+    assert pass_reasons(_decision([1], damage_score=DAMAGE_THRESHOLD), QUIET) == [R.UNCERTAIN_DAMAGE]
     assert pass_reasons(_decision([1]), QUIET, [R.MANIFEST_DISAGREEMENT]) == [R.MANIFEST_DISAGREEMENT]
+
+
+def test_the_uncertain_damage_band_sits_around_the_threshold_the_pass_is_judged_by() -> None:
+    assert damage_band(0.5) == (0.35, 0.65)  # 0.62 logits either side
+    low, high = damage_band(0.2)
+    assert low < 0.2 < high and (0.2 - low) < (high - 0.2)  # symmetric in logits, not in probability
+    # the defaults follow the served model's operating point, which is also the pass decision's
+    config = SamplerConfig()
+    assert config.damage_uncertain_low < DecisionPolicy().damage_threshold == DAMAGE_THRESHOLD
+    assert config.damage_uncertain_high > DAMAGE_THRESHOLD
+    assert pass_reasons(_decision([1], damage_score=config.damage_uncertain_low - 0.01), QUIET) == []
+    assert pass_reasons(_decision([1], damage_score=config.damage_uncertain_high + 0.01), QUIET) == []
 
 
 def test_priority_orders_reasons_and_adds_up_evidence() -> None:
@@ -135,7 +150,7 @@ def test_the_window_admits_by_priority_not_by_arrival() -> None:
     """Four flagged passes in one window, weakest first; the budget pays for two: the two strongest are kept."""
     config = SamplerConfig(decisive_reserve=0, random_rate=0.0, budget_start=2, window_frames=1000)
     s = HardNegativeSampler(config, random.Random(0))
-    flags = [dict(damage_score=0.5), dict(read_confidence=0.6), dict(reads_agree=False),
+    flags = [dict(damage_score=DAMAGE_THRESHOLD), dict(read_confidence=0.6), dict(reads_agree=False),
              dict(pro=None, dest=None, read_confidence=0.0, reads_agree=False)]
     for i, kw in enumerate(flags):
         assert _run_pass(s, list(range(10 * i, 10 * i + 10)), {}, **kw) == []
@@ -162,12 +177,13 @@ def test_a_window_never_holds_more_candidates_than_it_could_admit() -> None:
         frames = list(range(10 * i, 10 * i + 10))
         for f in frames:
             s.on_frame("cam1", f, _clean(), now=f / 15)
-        kw = [dict(damage_score=0.5), dict(read_confidence=0.6), dict(damage_agree=False), dict(reads_agree=False),
+        kw = [dict(damage_score=DAMAGE_THRESHOLD), dict(read_confidence=0.6), dict(damage_agree=False),
+              dict(reads_agree=False),
               dict(reads_agree=False, damage_agree=False), dict(pro=None, dest=None, reads_agree=False)][i]
         verdicts.append(s.on_pass(_decision(frames, pass_id=f"p{i}", **kw), now=i).verdict)
     assert verdicts == [Verdict.PENDING] * 6  # each one outranked an earlier one
     assert len(s.pending_frames("cam1")) == 3 and s.counters.outranked == 3
-    weak = s.on_pass(_decision([99], pass_id="weak", damage_score=0.5), now=7.0)
+    weak = s.on_pass(_decision([99], pass_id="weak", damage_score=DAMAGE_THRESHOLD), now=7.0)
     assert weak.verdict is Verdict.OUTRANKED and weak.frame_ids == []
 
 

@@ -17,6 +17,7 @@ from contracts.pro import make_pro
 from edge_appliance.pass_decision import ObservedRead, PassFlag, TrackObservation, decide_pass
 from edge_appliance.reconciliation import reconcile
 from edge_appliance.tracking import FinishedPass, PalletTracker, TrackerConfig
+from model_repository.processing import DAMAGE_THRESHOLD
 from training.synth.sequences import write_sequence
 
 FPS = 15.0
@@ -58,7 +59,8 @@ def _simulated_detector(seq: Sequence, seed: int) -> list[FramePrediction]:
             x1, y1 = max(0.0, x1), max(0.0, y1)
             x2, y2 = min(FRAME_W, max(x2, x1 + 2)), min(FRAME_H, max(y2, y1 + 2))
             damaged = truth.damaged if rng.random() > 0.1 else not truth.damaged
-            damage_score = float(np.clip((0.8 if damaged else 0.2) + rng.uniform(-0.15, 0.15), 0, 1))
+            # scores on either side of the served operating point, which the pass decision judges the mean by
+            damage_score = float(np.clip(DAMAGE_THRESHOLD + (0.4 if damaged else -0.2) + rng.uniform(-0.1, 0.1), 0, 1))
             label_index = None
             if truth.label is not None and rng.random() > 0.05:
                 label_index = len(labels)
@@ -353,6 +355,16 @@ def test_damage_is_the_mean_score_and_flags_that_differ_disagree():
     assert d.damaged and d.damage_score == pytest.approx(0.7) and d.damage_agree is False
     calm = decide_pass("s", "c", "p", [_obs(0, damage_score=0.2), _obs(1, damage_score=0.3)])
     assert not calm.damaged and calm.damage_agree
+
+
+def test_a_pass_is_judged_at_the_served_models_operating_point():
+    # frames flagged damaged at the model's threshold make a damaged pass: their mean is judged by the same one
+    # (a fixed 0.5 once decided passes at 0.3-0.5 undamaged while every frame of them was flagged)
+    score = DAMAGE_THRESHOLD + 0.05
+    d = decide_pass("s", "c", "p", [_obs(i, damaged=True, damage_score=score) for i in range(3)])
+    assert d.damaged and d.damage_agree
+    below = decide_pass("s", "c", "p", [_obs(i, damage_score=DAMAGE_THRESHOLD - 0.05) for i in range(3)])
+    assert not below.damaged
 
 
 def test_a_model_version_that_changes_mid_track_is_recorded_as_both():
