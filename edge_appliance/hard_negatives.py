@@ -64,9 +64,10 @@ class HardNegativeRecorder:
 
     def observe_pass(self, decision: PalletPassDecision, now: float,
                      held_frames: Mapping[int, tuple[np.ndarray, FramePrediction]],
-                     disagreements: Collection[SampleReason] = ()) -> tuple[PassSampling, list[Handover]]:
+                     disagreements: Collection[SampleReason] = (), prefer: Sequence[int] = ()
+                     ) -> tuple[PassSampling, list[Handover]]:
         held = [f for f in decision.frame_ids if f in held_frames] or list(held_frames)
-        verdict = self.sampler.on_pass(decision, now, disagreements, frame_ids=held)
+        verdict = self.sampler.on_pass(decision, now, disagreements, frame_ids=held, prefer=prefer)
         mine = self._held.setdefault(decision.camera_id, {})
         for frame_id in verdict.frame_ids:
             mine[frame_id] = held_frames[frame_id]

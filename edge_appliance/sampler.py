@@ -450,11 +450,13 @@ class HardNegativeSampler:
         return FrameSampling(verdict=verdict, reasons=reasons, priority=config.priority(reasons), admitted=admitted)
 
     def on_pass(self, decision: PalletPassDecision, now: float, disagreements: Collection[SampleReason] = (),
-                frame_ids: Sequence[int] | None = None) -> PassSampling:
+                frame_ids: Sequence[int] | None = None, prefer: Sequence[int] = ()) -> PassSampling:
         """Make a finished pass one candidate: its most informative frame(s), ranked by all its evidence.
 
         `disagreements`: reasons only the caller knows, e.g. `MANIFEST_DISAGREEMENT` from reconciliation.
         `frame_ids`: the frames the ingest still holds for this pass (default: the decision's frame ids).
+        `prefer`: frames that show the evidence best (a double count: where the pallet's tracks meet); kept first
+        when held, before the most informative of the rest.
         The pass takes over the candidates of its own frames, so a pass costs at most `frames_per_pass` frames.
         """
         config = self.config
@@ -482,7 +484,9 @@ class HardNegativeSampler:
         elif not open_frames:
             verdict, chosen = Verdict.NOTHING, []  # nothing the ingest could still save
         else:
-            chosen = best_frames(open_frames, state.history, config.frames_per_pass)
+            first = [f for f in dict.fromkeys(prefer) if f in open_frames][:config.frames_per_pass]
+            chosen = first + best_frames([f for f in open_frames if f not in first], state.history,
+                                         config.frames_per_pass - len(first))
             state.arrivals += 1
             candidate = Candidate(decision.pass_id, tuple(chosen), tuple(reasons), priority, state.arrivals,
                                   pass_id=decision.pass_id,

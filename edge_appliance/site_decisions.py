@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,6 +97,21 @@ def times_seen(decision: PalletPassDecision, earlier: Iterable[PalletPassDecisio
     return sum(1 for d in earlier if d.camera_id == decision.camera_id and d.pro == decision.pro)
 
 
+def double_count_frames(decision: PalletPassDecision, earlier: Sequence[PalletPassDecision]) -> list[int]:
+    """Where a pass that repeats an earlier pass's PRO (same camera) meets it: the frames both hold, else the
+    pass's first frame (the new track's birth, next to where the last one ended). Empty when nothing repeats.
+
+    A double count is most often one pallet whose track broke; the frame where the tracks meet shows how, and when
+    the passes share it, one stored frame is evidence of both decisions."""
+    if decision.pro is None or not decision.frame_ids:
+        return []
+    same = [d for d in earlier if d.camera_id == decision.camera_id and d.pro == decision.pro]
+    if not same:
+        return []
+    shared = sorted(set(decision.frame_ids) & set(same[-1].frame_ids))
+    return shared or [decision.frame_ids[0]]
+
+
 class SiteDecisions:
     def __init__(self, site_id: str, *, decision_log: DecisionLog | None = None,
                  recorder: HardNegativeRecorder | None = None, manifests: dict[str, TruckManifest] | None = None,
@@ -168,6 +183,7 @@ class SiteDecisions:
     def _on_pass(self, camera_id: str, finished: FinishedPass) -> None:
         decision = finished.decision
         seen_before = times_seen(decision, self.decisions)
+        prefer = double_count_frames(decision, self.decisions) if seen_before else []
         self.decisions.append(decision)
         self.counters.passes += 1
         if self.decision_log is not None:
@@ -183,7 +199,7 @@ class SiteDecisions:
         history = self._history[camera_id]
         held = {f: (history[f][0].image, history[f][1]) for f in decision.frame_ids if f in history}
         before = self.recorder.handed_over
-        self.recorder.observe_pass(decision, self.clock(), held, disagreements)
+        self.recorder.observe_pass(decision, self.clock(), held, disagreements, prefer=prefer)
         self.counters.frames_offered += self.recorder.handed_over - before
 
     def close(self) -> None:

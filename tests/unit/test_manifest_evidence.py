@@ -11,6 +11,7 @@ from contracts.samples import SampleReason
 from edge_appliance.site_decisions import (
     NEAR_MISS_DIGITS,
     digits_apart,
+    double_count_frames,
     manifest_evidence,
     times_seen,
 )
@@ -69,3 +70,26 @@ def test_times_seen_counts_the_same_cameras_passes_of_the_same_pro() -> None:
     assert times_seen(_pass(LISTED), earlier) == 1
     assert times_seen(_pass(None), earlier) == 0  # an unread pass repeats nothing
     assert times_seen(_pass(LISTED), []) == 0
+
+
+def _framed(pro: str | None, frames: list[int], camera: str = "c") -> PalletPassDecision:
+    return PalletPassDecision(site_id="s", camera_id=camera, pass_id=f"{camera}-{frames[0]}", pro=pro,
+                              dest="MEM" if pro else None, frame_ids=frames)
+
+
+def test_a_double_count_is_kept_where_the_tracks_meet() -> None:
+    first = _framed(LISTED, [10, 11, 12, 13])
+    # a track that broke and was born again on a frame the first one still held: that frame shows both decisions
+    assert double_count_frames(_framed(LISTED, [13, 14, 15]), [first]) == [13]
+    # no shared frame: the new track's first frame, next to where the last one ended
+    assert double_count_frames(_framed(LISTED, [16, 17, 18]), [first]) == [16]
+    # the latest earlier pass of the PRO is the one it meets
+    second = _framed(LISTED, [14, 15, 16, 17])
+    assert double_count_frames(_framed(LISTED, [17, 18]), [first, second]) == [17]
+
+
+def test_nothing_is_preferred_without_a_repeat() -> None:
+    first = _framed(LISTED, [10, 11, 12])
+    assert double_count_frames(_framed(make_pro("100200300"), [12, 13]), [first]) == []
+    assert double_count_frames(_framed(None, [12, 13]), [first]) == []  # unread: no PRO to repeat
+    assert double_count_frames(_framed(LISTED, [12, 13], camera="other"), [first]) == []  # another camera's

@@ -433,3 +433,18 @@ def test_any_stream_stays_within_every_budget(stream: list[tuple], seed: int, sh
         assert randomly[cam] <= config.random_rate * frames[cam] + 1e-9
         assert s.pending_frames(cam) == set()
     assert s.counters.frames_captured == sum(len(v) for v in hard.values()) + sum(randomly.values())
+
+
+def test_preferred_frames_are_kept_first_and_the_budget_is_the_same() -> None:
+    s = HardNegativeSampler(QUIET, rng=random.Random(0))
+    frames = list(range(1, 31))
+    for f in frames:  # frame 20 is the most informative on its own; frame 3 is where the tracks met
+        s.on_frame("cam1", f, FramePrediction(labels=[_label(conf=0.3)]) if f == 20 else _clean(), now=f / 15)
+    plain = s.on_pass(_decision(frames, pass_id="plain", read_confidence=0.6), now=3.0)
+    assert plain.frame_ids == [20]
+    s2 = HardNegativeSampler(QUIET, rng=random.Random(0))
+    for f in frames:
+        s2.on_frame("cam1", f, FramePrediction(labels=[_label(conf=0.3)]) if f == 20 else _clean(), now=f / 15)
+    preferred = s2.on_pass(_decision(frames, pass_id="dup", read_confidence=0.6), now=3.0, prefer=[3, 99])
+    assert preferred.frame_ids == [3]  # one frame a pass, as before; a preferred frame not held (99) is skipped
+    assert preferred.priority == plain.priority
