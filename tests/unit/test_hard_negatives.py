@@ -93,3 +93,18 @@ def test_site_close_hands_over_what_the_open_window_admits() -> None:
     assert site.counters.frames_offered == 1 and rec.held_frames("cam1") == 0
     rec.capture.stop()
     assert [s.sample.frame_id for e in store.pending() if (s := store.load(e.sample_id))] == [2]
+
+
+def test_a_preferred_frame_is_the_one_held_and_stored() -> None:
+    rec, store = _recorder()
+    held = {f: (frame(f), FramePrediction()) for f in range(10)}
+    for f in range(10):
+        rec.observe_frame("cam1", f, frame(f), FramePrediction(), now=f / 15)
+    decision = PalletPassDecision(site_id="site1", camera_id="cam1", pass_id="cam1-4-0", frame_ids=list(range(10)),
+                                  pro="1234567890", dest="ABC", read_confidence=0.95, detection_score=0.9)
+    # a repeat of an earlier pass's PRO: keep the frame where the two tracks met (site_decisions.double_count_frames)
+    verdict, _ = rec.observe_pass(decision, 1.0, held, disagreements=[SampleReason.MANIFEST_DISAGREEMENT], prefer=[0])
+    assert verdict.frame_ids == [0] and rec.held_frames("cam1") == 1
+    assert rec.flush(now=2.0) == [Handover.QUEUED]
+    rec.capture.stop()
+    assert [s.sample.frame_id for e in store.pending() if (s := store.load(e.sample_id))] == [0]
