@@ -7,6 +7,11 @@ positives never do) and ends after more than `max_missed_frames` consecutive fra
 (so a detection blinking out for a frame or two does not split a pass). An ended, counted track becomes a
 `FinishedPass`: its `PalletPassDecision` plus the per-frame observations the hard-negative sampler needs.
 
+A pallet's track still breaks now and then: a second box on the same pallet for a few frames, a box clipped at the
+frame's edge that moves unlike the prediction. An ended track therefore waits `merge_gap_frames` before it is a
+pass; if meanwhile another track (live or waiting) read the same PRO and touches it in space and time, the two are
+one pallet and the ended one is folded into the other (`same_pallet`), so the pallet is counted once.
+
 No Triton or AWS here: the ingest calls `update()` once per frame with the pipeline's `FramePrediction`.
 """
 
@@ -33,6 +38,13 @@ class TrackerConfig(BaseModel):
     velocity_smoothing: float = Field(default=0.5, gt=0.0, le=1.0,
                                       title="weight of the newest per-frame displacement in the velocity estimate")
     min_detection_score: float = Field(default=0.0, ge=0.0, le=1.0, title="detections below this are ignored")
+    merge_fragments: bool = Field(default=True, title="fold an ended track into a track of the same pallet")
+    merge_gap_frames: int = Field(
+        default=6, ge=0, le=100,
+        title="frames an ended track waits for a track of the same pallet (same PRO, touching) to fold into")
+    merge_min_overlap: float = Field(
+        default=0.3, gt=0.0, le=1.0,
+        title="least overlap (intersection over the smaller box) for two tracks to touch")
     decision: DecisionPolicy = Field(default_factory=DecisionPolicy)
 
 
@@ -124,6 +136,61 @@ class _Track:
             self.state = TrackState.CONFIRMED
 
 
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area (1.0 when one box holds the other)."""
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller if smaller > 0 else 0.0
+
+
+def voted_pro(observations: list[TrackObservation]) -> str | None:
+    """The PRO the track's valid reads vote for (the pass decision's rule), None without a valid read."""
+    valid = [o for o in observations if o.read is not None and o.read.valid and o.read.pro]
+    if not valid:
+        return None
+    return decide_pass("-", "-", "-", valid).pro
+
+
+def same_pallet(a: list[TrackObservation], b: list[TrackObservation], max_gap: int, min_overlap: float) -> bool:
+    """Two tracks of one pallet: both read the same PRO, and they touch: in a frame both saw, their boxes overlap;
+    or one began within `max_gap` frames after the other's last detection, where that one's last box was."""
+    pro = voted_pro(a)
+    if pro is None or pro != voted_pro(b):
+        return False
+    boxes_b = {o.frame_id: o.bbox for o in b}
+    if any(o.frame_id in boxes_b and overlap(o.bbox, boxes_b[o.frame_id]) >= min_overlap for o in a):
+        return True
+    first, second = (a, b) if a[0].frame_id <= b[0].frame_id else (b, a)
+    gap = second[0].frame_id - first[-1].frame_id
+    if not 0 < gap <= max_gap:
+        return False
+    return max(overlap(first[-1].bbox, second[0].bbox),
+               overlap(extrapolate(first, second[0].frame_id), second[0].bbox)) >= min_overlap
+
+
+def extrapolate(observations: list[TrackObservation], frame_id: int, history: int = 5) -> Box:
+    """The track's last box moved on to `frame_id` at its mean per-frame motion over its last `history` boxes."""
+    recent = observations[-history:]
+    last = recent[-1]
+    span = last.frame_id - recent[0].frame_id
+    if span <= 0:
+        return last.bbox
+    steps = frame_id - last.frame_id
+    return tuple(e + (e - e0) / span * steps for e, e0 in zip(last.bbox, recent[0].bbox, strict=True))  # type: ignore[return-value]
+
+
+def merge_observations(a: list[TrackObservation], b: list[TrackObservation]) -> list[TrackObservation]:
+    """One track's observations from two: in frame order, one per frame (the better-scored detection)."""
+    best: dict[int, TrackObservation] = {}
+    for o in [*a, *b]:
+        if o.frame_id not in best or o.score > best[o.frame_id].score:
+            best[o.frame_id] = o
+    return [best[f] for f in sorted(best)]
+
+
 def _greedy_match(predicted: list[Box], detected: list[Box], min_iou: float) -> list[tuple[int, int]]:
     """Pairs (track index, detection index), best IoU first, each side used at most once."""
     pairs = sorted(((iou(p, d), ti, di) for ti, p in enumerate(predicted) for di, d in enumerate(detected)),
@@ -157,9 +224,11 @@ class PalletTracker:
         self.config = config or TrackerConfig()
         self._next_id = first_track_id
         self._tracks: list[_Track] = []
+        self._waiting: list[_Track] = []  # ended and counted, waiting `merge_gap_frames` for a track to fold into
         self._last_frame_id: int | None = None
         self.passes_counted = 0
         self.false_positives_discarded = 0
+        self.fragments_merged = 0  # ended tracks folded into a track of the same pallet
 
     @property
     def next_track_id(self) -> int:
@@ -204,6 +273,7 @@ class PalletTracker:
                 alive.append(track)
                 assignments[pallet_index] = track.track_id
         self._tracks = alive
+        self._settle(frame_id, finished)
         confirmed = [t.track_id for t in alive if t.state is TrackState.CONFIRMED]
         return TrackerStep(frame_id=frame_id, assignments=assignments, confirmed_track_ids=confirmed,
                            finished=finished)
@@ -214,6 +284,7 @@ class PalletTracker:
         for track in self._tracks:
             self._end(track, finished)
         self._tracks = []
+        self._settle(None, finished)
         return finished
 
     def _end(self, track: _Track, finished: list[FinishedPass]) -> None:
@@ -222,6 +293,32 @@ class PalletTracker:
             self.false_positives_discarded += 1
             return
         track.state = TrackState.ENDED
+        if self.config.merge_fragments:
+            self._waiting.append(track)
+        else:
+            self._finish(track, finished)
+
+    def _settle(self, frame_id: int | None, finished: list[FinishedPass]) -> None:
+        """Ended tracks whose wait is over (all of them at `flush`, frame_id None): folded into a track of the same
+        pallet, live or waiting, or else finished as a pass."""
+        cfg = self.config
+        waiting, self._waiting = self._waiting, []
+        for i, track in enumerate(waiting):
+            if frame_id is not None and frame_id - track.last.frame_id <= cfg.merge_gap_frames:
+                self._waiting.append(track)
+                continue
+            others = [*self._tracks, *self._waiting, *waiting[i + 1:]]
+            partner = next((t for t in others if same_pallet(track.observations, t.observations,
+                                                             cfg.merge_gap_frames, cfg.merge_min_overlap)), None)
+            if partner is None:
+                self._finish(track, finished)
+                continue
+            partner.observations = merge_observations(partner.observations, track.observations)
+            if partner.state is TrackState.TENTATIVE:
+                partner.state = TrackState.CONFIRMED  # a counted pallet's track: it counts
+            self.fragments_merged += 1
+
+    def _finish(self, track: _Track, finished: list[FinishedPass]) -> None:
         observations = list(track.observations)
         pass_id = f"{self.camera_id}-{track.track_id}-{observations[0].frame_id}"
         decision = decide_pass(self.site_id, self.camera_id, pass_id, observations, self.config.decision)

@@ -388,3 +388,69 @@ def test_finished_pass_tells_the_sampler_which_frames_read_what_and_disagree():
     assert finished.disagreeing_frames() == [11, 13]
     assert finished.flags == {PassFlag.READS_DISAGREE, PassFlag.DAMAGE_DISAGREE, PassFlag.CHECK_DIGIT_FAILURE,
                               PassFlag.LOW_CONFIDENCE_READ}
+
+
+# ---------------------------------------------------------------- one pallet, one pass: broken tracks fold back
+def _read_frame(boxes: list[tuple[list[float], str | None]]) -> FramePrediction:
+    """Pallet boxes, each with a label read validly as the given PRO (None: no label)."""
+    pallets, labels = [], []
+    for box, pro in boxes:
+        index = None
+        if pro is not None:
+            index = len(labels)
+            labels.append(DetectedLabel(bbox=[box[0] + 10, box[1] + 10, box[0] + 60, box[1] + 50], score=0.9, pro=pro,
+                                        dest="MEM", read_confidence=0.9, raw_text=pro + "MEM", check_digit_ok=True))
+        pallets.append(DetectedPallet(bbox=box, score=0.9, damaged=False, damage_score=0.05, label_index=index))
+    return FramePrediction(pallets=pallets, labels=labels)
+
+
+def _moving(frame: int, x0: float = 0.0, y: float = 200.0) -> list[float]:
+    return [x0 + 30 * frame, y, x0 + 30 * frame + 250, y + 220]
+
+
+def _passes(frames: list[FramePrediction], config: TrackerConfig | None = None) -> tuple[list[FinishedPass], int]:
+    tracker = PalletTracker("s", "c", config)
+    return _run(tracker, frames), tracker.fragments_merged
+
+
+def test_a_track_broken_by_a_longer_blink_is_one_pass_when_it_reads_the_same_pro():
+    gap = TrackerConfig().max_missed_frames + 2  # the tracker ends the track: too long for a blink
+    frames = [FramePrediction() if 10 <= f < 10 + gap else _read_frame([(_moving(f), PRO_A)]) for f in range(30)]
+    passes, merged = _passes(frames)
+    assert len(passes) == 1 and merged == 1
+    (p,) = passes
+    assert p.decision.pro == PRO_A and p.decision.frame_ids == [f for f in range(30) if not 10 <= f < 10 + gap]
+    assert p.decision.pass_id.endswith("-0")  # named after its first frame
+    # what the merge changes: without it the same frames are two passes of one pallet
+    assert len(_passes(frames, TrackerConfig(merge_fragments=False))[0]) == 2
+
+
+def test_tracks_that_read_different_pros_or_meet_too_late_stay_two_passes():
+    gap = TrackerConfig().max_missed_frames + 2
+    frames = [FramePrediction() if 10 <= f < 10 + gap else
+              _read_frame([(_moving(f), PRO_A if f < 10 else PRO_B)]) for f in range(30)]
+    assert len(_passes(frames)[0]) == 2  # another PRO: another pallet
+    late = TrackerConfig().merge_gap_frames + 1
+    frames = [FramePrediction() if 10 <= f < 10 + late else _read_frame([(_moving(f), PRO_A)]) for f in range(40)]
+    assert len(_passes(frames)[0]) == 2  # the same PRO, but not where and when the first track ended
+
+
+def test_a_second_box_on_the_same_pallet_is_not_a_second_pass():
+    # frames 8-13: the detector also boxes the load on top of the pallet (low IoU with the pallet's box)
+    frames = []
+    for f in range(30):
+        box = _moving(f)
+        boxes = [(box, PRO_A)]
+        if 8 <= f < 14:
+            boxes.append(([box[0] + 120, box[1], box[2] + 40, box[3] - 150], PRO_A))
+        frames.append(_read_frame(boxes))
+    passes, merged = _passes(frames)
+    assert len(passes) == 1 and merged == 1
+    assert len(passes[0].decision.frame_ids) == 30  # one observation a frame, the better-scored box
+
+
+def test_two_pallets_of_one_shipment_side_by_side_are_two_passes():
+    # the same PRO on two pallets carried together (one shipment): they never touch, so they are not folded
+    frames = [_read_frame([(_moving(f, y=50.0), PRO_A), (_moving(f, y=400.0), PRO_A)]) for f in range(25)]
+    passes, merged = _passes(frames)
+    assert len(passes) == 2 and merged == 0
