@@ -183,7 +183,7 @@ class SiteDecisions:
     def _on_pass(self, camera_id: str, finished: FinishedPass) -> None:
         decision = finished.decision
         seen_before = times_seen(decision, self.decisions)
-        prefer = double_count_frames(decision, self.decisions) if seen_before else []
+        prefer = double_count_frames(decision, self.decisions)  # where a double count's tracks meet
         self.decisions.append(decision)
         self.counters.passes += 1
         if self.decision_log is not None:
