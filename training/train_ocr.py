@@ -4,8 +4,10 @@ Channels: optional `train` (an edgecv-annotations/1 set: its label crops are use
 set, e.g. the previous version's curated data), optional `init`.
 Hyperparameters: steps, batch_size, lr, width, seed, train_share (share of each batch from the `train` crops;
 0 = uniform over all crops), synthetic_labels (label patches rendered on the
-fly with the frame renderer's camera model, in addition to the set's crops), crop_jitter, domain (the look of
-the rendered patches: `default`, or `wide` for the teacher's domain randomisation; see DomainKnobs.named).
+fly with the frame renderer's camera model, in addition to the set's crops), crop_jitter, site_crop_variants (how
+many differently jittered crops of each `train` label: a few site labels are otherwise learnt pixel for pixel),
+domain (the look of the rendered patches: `default`, or `wide` for the teacher's domain randomisation; see
+DomainKnobs.named).
 """
 
 from __future__ import annotations
@@ -74,16 +76,20 @@ def synthetic_samples(n: int, seed: int, jitter: float, workers: int = 2, max_de
     return np.stack(xs), pros, dests, np.array(rows, dtype=np.float32)
 
 
-def set_samples(dataset_dir, rng: np.random.Generator, jitter: float) -> tuple[np.ndarray, list, list, np.ndarray]:
-    """Label crops of an annotation set (line positions unknown: no attention supervision)."""
+def set_samples(dataset_dir, rng: np.random.Generator, jitter: float,
+                variants: int = 1) -> tuple[np.ndarray, list, list, np.ndarray]:
+    """Label crops of an annotation set (line positions unknown: no attention supervision), each label cropped
+    `variants` times with its own box jitter (a few site labels seen hundreds of times would otherwise be learnt
+    pixel for pixel)."""
     xs, pros, dests = [], [], []
     for i, frame, dataset in iter_frames(dataset_dir):
         for pallet in dataset.frames[i].pallets:
             if pallet.label is not None:
-                box = jitter_box(pallet.label.bbox.as_list(), rng, jitter)
-                xs.append(ocr_input(frame, box).astype(np.float16))
-                pros.append(pallet.label.pro)
-                dests.append(pallet.label.dest)
+                for _ in range(variants):
+                    box = jitter_box(pallet.label.bbox.as_list(), rng, jitter)
+                    xs.append(ocr_input(frame, box).astype(np.float16))
+                    pros.append(pallet.label.pro)
+                    dests.append(pallet.label.dest)
     rows = np.full((len(xs), 2), np.nan, np.float32)
     return (np.stack(xs) if xs else np.zeros((0, 1, OCR_H, 1), np.float16)), pros, dests, rows
 
@@ -130,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     max_dest = int(env.hp("max_dest_letters", 3))
     dest_weight = float(env.hp("dest_weight", 1.0))
     domain = str(env.hp("domain", "default"))
+    variants = max(1, int(env.hp("site_crop_variants", 1)))
     DomainKnobs.named(domain)  # an unknown domain fails here, before any work
     rng = seed_everything(seed)
     parts = []
     if env.channel("train") is not None:
-        parts.append(set_samples(env.channel("train"), rng, jitter))
+        parts.append(set_samples(env.channel("train"), rng, jitter, variants))
     if env.channel("replay") is not None:  # the previous version's curated data: keeps its look while fine-tuning
         parts.append(set_samples(env.channel("replay"), rng, jitter))
     if n_synth:
@@ -198,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     val_em = exact_match(model, xs[val_idx], [pros[i] for i in val_idx], [dests[i] for i in val_idx])
     metrics = {
         "model": "ocr", "parameters": count_parameters(model), "steps": steps, "batch_size": batch,
-        "samples": len(xs), "synthetic_labels": n_synth, "site_samples": n_site, "train_share": train_share,
+        "samples": len(xs), "synthetic_labels": n_synth, "site_samples": n_site, "site_crop_variants": variants,
+        "train_share": train_share,
         "train_seconds": round(clock.seconds, 1),
         "final_loss": history[-1]["loss"], "val_exact_match": val_em, "loss_history": history, "init": init,
     }

@@ -47,3 +47,17 @@ def test_train_share_and_replay_channel_are_used_and_reported(tmp_path: Path) ->
     assert metrics["site_samples"] == len(labels) > 0 and metrics["train_share"] == 0.5
     assert metrics["samples"] > metrics["site_samples"] + 8  # site + replay crops + the rendered patches
     assert (tmp_path / "model" / "model.onnx").is_file()
+
+
+def test_each_site_label_is_cropped_as_many_times_as_asked_each_crop_jittered_on_its_own(tmp_path: Path) -> None:
+    from training.synth.dataset import write_dataset
+    from training.train_ocr import set_samples
+
+    site = write_dataset(tmp_path / "site", seed=5, frames=2, workers=1)
+    once = set_samples(site, np.random.default_rng(0), jitter=0.06)
+    thrice = set_samples(site, np.random.default_rng(0), jitter=0.06, variants=3)
+    assert len(once[0]) > 0 and len(thrice[0]) == 3 * len(once[0])
+    assert thrice[1] == [pro for pro in once[1] for _ in range(3)]  # the labels stay true
+    assert thrice[2] == [dest for dest in once[2] for _ in range(3)]
+    first = thrice[0][:3].astype(np.float32)
+    assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[1], first[2])  # three crops
