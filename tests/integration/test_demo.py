@@ -1,6 +1,6 @@
 """`edgecv demo`, the product's main command, end to end: every stage ok, in the order and with the outcomes
-the demo exists to show (real Tritons, moto, both state machines, the sites' OTA agents). About 5 minutes on
-2 cores (7 when its data is not rendered yet)."""
+the demo exists to show (real Tritons, moto, both state machines, the sites' OTA agents). About 10.5 minutes on
+2 cores (about 13 when its data is not rendered yet)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.console import Console
 pytest.importorskip("moto.server")
 pytest.importorskip("torch")
 
-from edgecv.demo import DRIFT_SITE, MODEL, run_demo
+from edgecv.demo import DRIFT_SITE, MIN_RECOVERY, MODEL, run_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,9 +38,8 @@ def quiet_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> None:
-    """Every stage ran and every platform outcome held. Whether v2 beats v1 (the gate's verdict, the drifted site's
-    recovery) depends on the ~100 frames the sites sampled; it is reported and checked for consistency here, and
-    `make demo` is what requires it (docs/demo.md)."""
+    """Every stage ran and every outcome the demo exists to show held, the flywheel's included: v2 passes the gate,
+    reaches every ring and lifts the drifted site's held-out exact match by at least MIN_RECOVERY."""
     out = io.StringIO()
     report_path = tmp_path / "demo-report.json"
     report = run_demo(report_path=report_path, console=Console(file=out, width=120))
@@ -61,17 +60,18 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> No
         "landing_total"]
     # the teacher's labels are not all confident: the execution waited on its task token for the demo's reviewer
     assert stage["review"].details["review"]["reviewer"] == "demo-operator"
+    # the flywheel works: the gate passes v2, every ring takes it, and the drifted site reads clearly better (two
+    # runs in session 11: site-2 0.430 -> 0.595 and -> 0.625 against a required +0.03; docs/demo.md)
     gate = stage["eval_gate"].details["eval_gate"]
-    assert gate["verdict"] in ("pass", "fail") and "ocr.exact_match" in gate["metrics"]  # the gate judges the reader
-    if gate["verdict"] == "pass":  # then v2 is signed, registered, and every site took it through the rings
-        for name in ("export", "sign", "register", "rollout_ring_0", "rollout_ring_1", "rollout_ring_2",
-                     "ota_hot_load"):
-            assert stage[name].ok, (name, stage[name].details.get("error"))
-        assert all(v[MODEL] == 2 for v in stage["ota_hot_load"].details["serving"].values())
-        recovery = stage["drift_recovery"].details  # measured on the same held-out frames, before and after
-        assert "error" in recovery or recovery["held_out_after"][DRIFT_SITE]["versions"][MODEL] == 2
-    else:  # a refused candidate is never signed, registered or rolled out
-        assert "register" not in stage and not stage["rollout"].ok
+    assert gate["verdict"] == "pass" and "ocr.exact_match" in gate["metrics"], gate  # the gate judges the reader
+    for name in ("export", "sign", "register", "rollout_ring_0", "rollout_ring_1", "rollout_ring_2", "ota_hot_load",
+                 "drift_recovery"):
+        assert stage[name].ok, (name, stage[name].details.get("error"))
+    assert all(v[MODEL] == 2 for v in stage["ota_hot_load"].details["serving"].values())
+    recovery = stage["drift_recovery"].details  # measured on the same held-out frames, before and after
+    assert recovery["held_out_after"][DRIFT_SITE]["versions"][MODEL] == 2
+    assert recovery["held_out_after"][DRIFT_SITE]["exact_match"] >= recovery["held_out_before"][DRIFT_SITE][
+        "exact_match"] + MIN_RECOVERY
 
     # a regressed release is stopped at the canary whatever production is, and served nowhere
     rollback = stage["canary_rollback"]
