@@ -26,7 +26,7 @@ app.add_typer(simulate_app, name="simulate")
 err = Console(stderr=True)
 out = Console()
 
-PRESETS = ("default", "shifted", "drift", "printer")
+PRESETS = ("default", "shifted", "shifted-fonts", "shifted-light", "drift", "printer")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -40,7 +40,8 @@ def generate(
     seed: Annotated[int, typer.Option(help="base seed; the same seed gives the same frames")] = 1,
     frames: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
     preset: Annotated[str, typer.Option(help="domain knobs: default, shifted (unseen fonts/backgrounds, "
-                                               "low light, blur), drift (dark loads, low light) or printer (every "
+                                               "low light, blur), shifted-fonts / shifted-light (either half of "
+                                               "that shift), drift (dark loads, low light) or printer (every "
                                                "label in one typeface never trained on)")] = "default",
     workers: Annotated[int, typer.Option(min=1, max=64)] = 2,
 ) -> None:

@@ -10,15 +10,26 @@ from training.synth.scene import DomainKnobs
 @pytest.mark.parametrize(("name", "preset"), [
     ("default", DomainKnobs()), ("shifted", DomainKnobs.shifted_preset()), ("drift", DomainKnobs.drift_preset()),
     ("wide", DomainKnobs.wide_preset()), ("dark", DomainKnobs.dark_preset()),
-    ("printer", DomainKnobs.printer_preset()),
+    ("printer", DomainKnobs.printer_preset()), ("shifted-fonts", DomainKnobs.shifted_fonts_preset()),
+    ("shifted-light", DomainKnobs.shifted_light_preset()),
 ])
 def test_a_known_name_returns_its_preset(name: str, preset: DomainKnobs) -> None:
     assert DomainKnobs.named(name) == preset
 
 
 def test_the_presets_differ_from_each_other() -> None:
-    presets = [DomainKnobs.named(n) for n in ("default", "shifted", "drift", "wide", "dark", "printer")]
+    presets = [DomainKnobs.named(n) for n in ("default", "shifted", "drift", "wide", "dark", "printer",
+                                              "shifted-fonts", "shifted-light")]
     assert len(set(presets)) == len(presets)
+
+
+def test_the_two_halves_of_the_shift_make_up_the_shifted_preset() -> None:
+    from dataclasses import replace
+
+    fonts, light, shifted = (DomainKnobs.named(n) for n in ("shifted-fonts", "shifted-light", "shifted"))
+    assert fonts.shifted and not light.shifted  # unseen fonts and backgrounds in one half only
+    assert replace(light, shifted=True) == shifted  # the other half is the rest of the shift
+    assert replace(fonts, shifted=False) == DomainKnobs()  # with the training look otherwise
 
 
 @pytest.mark.parametrize("name", ["nope", "Default", "", "shifted "])

@@ -44,6 +44,18 @@ class DomainKnobs:
         )
 
     @classmethod
+    def shifted_fonts_preset(cls) -> DomainKnobs:
+        """Half of the shifted set's shift, to tell which half costs what: its unseen fonts and backgrounds under the
+        training look's light, blur and noise."""
+        return cls(shifted=True)
+
+    @classmethod
+    def shifted_light_preset(cls) -> DomainKnobs:
+        """The other half: the shifted set's low light, blur, noise, tilt and JPEG with the training fonts and
+        backgrounds."""
+        return replace(cls.shifted_preset(), shifted=False)
+
+    @classmethod
     def drift_preset(cls) -> DomainKnobs:
         """A staged site drift: dark loads under low light."""
         return cls(brightness=(0.3, 0.55), dark_load_p=0.9, noise_sigma=(4.0, 10.0))
@@ -69,7 +81,8 @@ class DomainKnobs:
 
     @classmethod
     def named(cls, name: str) -> DomainKnobs:
-        presets = {"default": cls, "shifted": cls.shifted_preset, "drift": cls.drift_preset, "wide": cls.wide_preset,
+        presets = {"default": cls, "shifted": cls.shifted_preset, "shifted-fonts": cls.shifted_fonts_preset,
+                   "shifted-light": cls.shifted_light_preset, "drift": cls.drift_preset, "wide": cls.wide_preset,
                    "dark": cls.dark_preset, "printer": cls.printer_preset}
         if name not in presets:
             raise ValueError(f"unknown domain {name!r}: one of {', '.join(presets)}")
