@@ -26,9 +26,6 @@ app.add_typer(simulate_app, name="simulate")
 err = Console(stderr=True)
 out = Console()
 
-PRESETS = ("default", "shifted", "shifted-fonts", "shifted-light", "drift", "printer")
-
-
 def fail(message: str, code: int = 1) -> None:
     err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -50,8 +47,9 @@ def generate(
     from training.synth.dataset import write_dataset
     from training.synth.scene import DomainKnobs
 
-    if preset not in PRESETS:
-        fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", 2)
+    presets = DomainKnobs.names(teacher_domains=False)
+    if preset not in presets:
+        fail(f"unknown preset {preset!r}; choose one of {', '.join(presets)}", 2)
     knobs = DomainKnobs.named(preset)
     with progress(f"render {out_dir.name}") as bar:
         task = bar.add_task("render", total=frames, status="")

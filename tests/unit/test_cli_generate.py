@@ -1,3 +1,4 @@
+import pytest
 from typer.testing import CliRunner
 
 from contracts.annotations import load_annotation_set, load_manifest
@@ -14,10 +15,11 @@ def test_generate_writes_a_loadable_set(tmp_path):
     assert len(load_annotation_set(out).frames) == 2
 
 
-def test_generate_rejects_an_unknown_preset(tmp_path):
-    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "x"), "--preset", "foggy"])
+@pytest.mark.parametrize("preset", ["foggy", "wide"])  # `wide` is a teacher training domain, not a preset
+def test_generate_rejects_an_unknown_preset(tmp_path, preset):
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "x"), "--preset", preset])
     assert result.exit_code == 2
-    assert "unknown preset" in result.output
+    assert "unknown preset" in result.output and "shifted-light" in result.output
     assert not (tmp_path / "x").exists()
 
 

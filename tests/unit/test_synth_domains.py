@@ -54,3 +54,10 @@ def test_the_printer_drift_prints_every_label_in_its_one_unseen_typeface() -> No
     # the training look's labels never use it
     normal = [p.label for seed in range(20) for p in sample_scene(seed, DomainKnobs()).pallets if p.label is not None]
     assert str(FONT_ROOT / knobs.label_font) not in {label.font for label in normal}
+
+
+def test_the_generator_presets_are_every_name_but_the_teachers_domains() -> None:
+    every, offered = DomainKnobs.names(), DomainKnobs.names(teacher_domains=False)
+    assert set(every) - set(offered) == {"wide", "dark"}
+    for name in every:
+        DomainKnobs.named(name)  # every listed name is accepted

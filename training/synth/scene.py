@@ -6,7 +6,9 @@ forklift sequences move one pallet across frames while everything else stays ide
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -79,11 +81,23 @@ class DomainKnobs:
         return cls(brightness=(0.22, 0.65), dark_load_p=0.8, blur_sigma=(0.0, 1.0), motion_blur_p=0.2,
                    noise_sigma=(2.0, 12.0), jpeg_quality=(50, 95))
 
+    # the teacher's training looks, wider than any staged drift: not offered by `edgecv generate`
+    TEACHER_DOMAINS: ClassVar[tuple[str, ...]] = ("wide", "dark")
+
+    @classmethod
+    def _presets(cls) -> dict[str, Callable[[], DomainKnobs]]:
+        return {"default": cls, "shifted": cls.shifted_preset, "shifted-fonts": cls.shifted_fonts_preset,
+                "shifted-light": cls.shifted_light_preset, "drift": cls.drift_preset, "wide": cls.wide_preset,
+                "dark": cls.dark_preset, "printer": cls.printer_preset}
+
+    @classmethod
+    def names(cls, *, teacher_domains: bool = True) -> tuple[str, ...]:
+        """Every preset name `named` accepts; without the teacher's domains, the generator's presets."""
+        return tuple(n for n in cls._presets() if teacher_domains or n not in cls.TEACHER_DOMAINS)
+
     @classmethod
     def named(cls, name: str) -> DomainKnobs:
-        presets = {"default": cls, "shifted": cls.shifted_preset, "shifted-fonts": cls.shifted_fonts_preset,
-                   "shifted-light": cls.shifted_light_preset, "drift": cls.drift_preset, "wide": cls.wide_preset,
-                   "dark": cls.dark_preset, "printer": cls.printer_preset}
+        presets = cls._presets()
         if name not in presets:
             raise ValueError(f"unknown domain {name!r}: one of {', '.join(presets)}")
         return presets[name]()
