@@ -185,6 +185,32 @@ def calibration_samples(name: str, dataset: Path, n: int = 64) -> np.ndarray:
     return np.stack(out[:n]).astype(np.float32)
 
 
+def export_model(name: str, checkpoint: Path, train: Path, fp32_dir: Path, int8_dir: Path,
+                 committed: Path | None = None, earlier: dict | None = None) -> dict:
+    """FP32 and INT8 ONNX of one model and its report entry. With `committed` (a model this run did not train),
+    the committed ONNX is used as it is, and its parity and training figures come from the `earlier` report
+    entry: an export of the same checkpoint need not be byte for byte the committed file."""
+    fp32, int8 = fp32_dir / f"{name}.onnx", int8_dir / f"{name}.onnx"
+    model = None
+    if committed is not None:
+        shutil.copy2(committed, fp32)
+    else:
+        model = load_model(name, checkpoint)
+        export_onnx(name, model, fp32)
+    samples = calibration_samples(name, train)
+    quantize_int8(name, fp32, int8, samples)
+    entry = {
+        "size_bytes": {"fp32": fp32.stat().st_size, "int8": int8.stat().st_size},
+        "ort_latency_ms_batch1": {"fp32": latency_ms(fp32, SPECS[name][1], samples[:1]),
+                                  "int8": latency_ms(int8, SPECS[name][1], samples[:1])},
+    }
+    if model is None:
+        return {**(earlier or {}), **entry}
+    training = json.loads((checkpoint / "metrics.json").read_text())
+    training.pop("loss_history", None)
+    return {"onnx_max_abs_diff_vs_torch": parity(name, model, fp32, samples[:8]), **entry, "training": training}
+
+
 def evaluate_models(models: ModelPaths, dataset: Path) -> dict:
     from training.common import progress
     from training.evaluation import evaluate
@@ -331,25 +357,17 @@ def main(argv: list[str] | None = None) -> int:
     fp32_dir, int8_dir = args.work / "onnx-fp32", args.work / "onnx-int8"
     fp32_dir.mkdir(parents=True, exist_ok=True)
     int8_dir.mkdir(parents=True, exist_ok=True)
+    report_path = args.out / "training_report.json"
+    earlier = json.loads(report_path.read_text()).get("models", {}) if report_path.is_file() else {}
     for name in TRAINERS:
-        model = load_model(name, ckpts[name])
-        fp32 = fp32_dir / f"{name}.onnx"
-        export_onnx(name, model, fp32)
-        samples = calibration_samples(name, data["train"])
-        int8 = int8_dir / f"{name}.onnx"
-        quantize_int8(name, fp32, int8, samples)
-        one = samples[:1]
-        entry = {
-            "onnx_max_abs_diff_vs_torch": parity(name, model, fp32, samples[:8]),
-            "size_bytes": {"fp32": fp32.stat().st_size, "int8": int8.stat().st_size},
-            "ort_latency_ms_batch1": {"fp32": latency_ms(fp32, SPECS[name][1], one),
-                                      "int8": latency_ms(int8, SPECS[name][1], one)},
-            "training": json.loads((ckpts[name] / "metrics.json").read_text()),
-        }
-        entry["training"].pop("loss_history", None)
+        committed = args.out / name / args.version / "model.onnx"
+        as_committed = name not in selected and committed.is_file() and name in earlier
+        entry = export_model(name, ckpts[name], data["train"], fp32_dir, int8_dir,
+                             committed=committed if as_committed else None, earlier=earlier.get(name))
         report["models"][name] = entry
         size, speed = entry["size_bytes"], entry["ort_latency_ms_batch1"]
-        console.print(f"{name}: parity {entry['onnx_max_abs_diff_vs_torch']:.2e}, "
+        console.print(f"{name}: {'as committed' if as_committed else 'exported'}, "
+                      f"parity {entry['onnx_max_abs_diff_vs_torch']:.2e}, "
                       f"{size['fp32'] / 1e6:.2f} MB fp32 / {size['int8'] / 1e6:.2f} MB int8, "
                       f"{speed['fp32']['p50']} ms / {speed['int8']['p50']} ms")
     console.rule("evaluate")
@@ -365,7 +383,6 @@ def main(argv: list[str] | None = None) -> int:
     commit = git_commit()
     evaluated = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "code_commit": commit}
     report["evaluated"] = evaluated
-    report_path = args.out / "training_report.json"
     carry_over_report(report, report_path, whole_run)
     for name in TRAINERS:
         dest = args.out / name / args.version

@@ -127,3 +127,30 @@ def test_a_new_report_keeps_what_the_run_did_not_produce(tmp_path: Path) -> None
     assert "last_partial_run" not in whole and whole["total_seconds"] == 6000.0
     assert whole["post_processing"] == {"note": 1}
     make_all.carry_over_report(whole, tmp_path / "none.json", whole_run=True)  # no earlier report: nothing to keep
+
+
+def test_a_model_the_run_did_not_train_is_taken_as_committed_not_exported_again(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    import numpy as np
+
+    def no_checkpoint(*args, **kwargs):
+        raise AssertionError("the checkpoint was loaded")
+
+    monkeypatch.setattr(make_all, "load_model", no_checkpoint)
+    monkeypatch.setattr(make_all, "calibration_samples", lambda name, train: np.zeros((8, 1), np.float32))
+    monkeypatch.setattr(make_all, "quantize_int8", lambda name, fp32, int8, samples: int8.write_bytes(b"q" * 3))
+    monkeypatch.setattr(make_all, "latency_ms", lambda path, shape, one: {"p50": 1.0})
+    committed = tmp_path / "repo" / "ocr" / "1" / "model.onnx"
+    committed.parent.mkdir(parents=True)
+    committed.write_bytes(b"committed onnx")
+    fp32_dir, int8_dir = tmp_path / "fp32", tmp_path / "int8"
+    fp32_dir.mkdir()
+    int8_dir.mkdir()
+    earlier = {"onnx_max_abs_diff_vs_torch": 1e-5, "training": {"steps": 9000}, "size_bytes": {"fp32": 1}}
+    entry = make_all.export_model("ocr", tmp_path / "no-checkpoint", tmp_path / "train", fp32_dir, int8_dir,
+                                  committed=committed, earlier=earlier)
+    assert (fp32_dir / "ocr.onnx").read_bytes() == b"committed onnx"  # so keep_lineage keeps its lineage
+    assert entry["training"] == {"steps": 9000} and entry["onnx_max_abs_diff_vs_torch"] == 1e-5
+    assert entry["size_bytes"] == {"fp32": len(b"committed onnx"), "int8": 3}  # measured again
+    with pytest.raises(AssertionError, match="checkpoint was loaded"):  # a trained model is exported from it
+        make_all.export_model("ocr", tmp_path / "ckpt", tmp_path / "train", fp32_dir, int8_dir)
