@@ -82,6 +82,18 @@ def save_checkpoint(model_dir: Path, model: torch.nn.Module, config: dict, metri
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
 
+def model_width(hyperparameters: dict[str, str], init_dir: Path | None) -> float:
+    """The network width: the `width` hyperparameter when given, else the width of the checkpoint being
+    fine-tuned (so a fine-tune of a wider version need not repeat it), else 1.0 (the edge student)."""
+    if "width" in hyperparameters:
+        return float(hyperparameters["width"])
+    if init_dir is not None:
+        path = init_dir / CHECKPOINT if init_dir.is_dir() else init_dir
+        if path.is_file():
+            return float(torch.load(path, map_location="cpu", weights_only=True)["config"].get("width", 1.0))
+    return 1.0
+
+
 def load_init(model: torch.nn.Module, init_dir: Path | None) -> str | None:
     """Fine-tune from a previous version's checkpoint (the `init` channel), if given."""
     if init_dir is None:

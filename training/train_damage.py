@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from model_repository.processing import DAMAGE_THRESHOLD, damage_input
-from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.common import Stopwatch, iter_frames, load_init, model_width, progress, save_checkpoint, seed_everything
 from training.export import training_lineage, write_serving_model
 from training.models import DamageClassifier, count_parameters
 from training.sagemaker_env import parse_training_env
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = int(env.hp("steps", 2500))
     batch = int(env.hp("batch_size", 64))
     lr = float(env.hp("lr", 3e-3))
-    width = float(env.hp("width", 1.0))
+    width = model_width(env.hyperparameters, env.channel("init"))
     jitter = float(env.hp("crop_jitter", 0.06))
     rng = seed_everything(int(env.hp("seed", 3)))
     if env.channel("train") is None:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from model_repository.processing import DETECTOR_CLASSES, DETECTOR_H, DETECTOR_STRIDE, DETECTOR_W, detector_input
-from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.common import Stopwatch, iter_frames, load_init, model_width, progress, save_checkpoint, seed_everything
 from training.export import training_lineage, write_serving_model
 from training.models import PalletDetector, count_parameters
 from training.sagemaker_env import parse_training_env
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = int(env.hp("steps", 900))
     batch = int(env.hp("batch_size", 8))
     lr = float(env.hp("lr", 2e-3))
-    width = float(env.hp("width", 1.0))
+    width = model_width(env.hyperparameters, env.channel("init"))
     rng = seed_everything(int(env.hp("seed", 1)))
     train_dir = env.channel("train")
     if train_dir is None:

@@ -27,7 +27,7 @@ from model_repository.processing import (
     ocr_input,
     read_label,
 )
-from training.common import Stopwatch, iter_frames, load_init, progress, save_checkpoint, seed_everything
+from training.common import Stopwatch, iter_frames, load_init, model_width, progress, save_checkpoint, seed_everything
 from training.export import training_lineage, write_serving_model
 from training.models import OCR_FEATURE_STRIDE_Y, LabelReader, count_parameters
 from training.sagemaker_env import parse_training_env
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = int(env.hp("steps", 2000))
     batch = int(env.hp("batch_size", 48))
     lr = float(env.hp("lr", 2e-3))
-    width = float(env.hp("width", 1.0))
+    width = model_width(env.hyperparameters, env.channel("init"))
     seed = int(env.hp("seed", 2))
     n_synth = int(env.hp("synthetic_labels", 30000))
     jitter = float(env.hp("crop_jitter", 0.06))
