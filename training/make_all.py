@@ -264,6 +264,17 @@ def keep_lineage(dest: Path, fresh_onnx: Path, report: dict, evaluated: dict) ->
     return True
 
 
+def record_training_time(report: dict, repository: Path, version: str) -> None:
+    """Each model's training seconds (from its lineage) and each lane's sum: the lanes run side by side, so the
+    longest lane is what training the recipe takes on this machine, whatever a partial run took."""
+    report["training_seconds"] = {
+        name: json.loads((repository / name / version / "lineage.json").read_text()).get("training_seconds")
+        for name in TRAINERS}
+    if all(report["training_seconds"].values()):
+        report["training_lanes_seconds"] = {
+            " | ".join(lane): round(sum(report["training_seconds"][n] for n in lane), 1) for lane in LANES}
+
+
 def evaluate_committed(args: argparse.Namespace) -> int:
     """Score the committed models again, without training: after a change to the pre/post-processing in
     `model_repository/processing.py`, the report and lineage files must quote what the models now do. Rewrites
@@ -296,6 +307,7 @@ def evaluate_committed(args: argparse.Namespace) -> int:
         lineage.update(eval_golden=report["eval"]["golden"], eval_shifted=report["eval"]["shifted"],
                        evaluated=report["evaluated"])
         lineage_path.write_text(json.dumps(lineage, indent=2))
+    record_training_time(report, args.out, args.version)
     report_path.write_text(json.dumps(report, indent=2))
     print_summary(report)
     return 0
@@ -412,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (dest / "lineage.json").write_text(json.dumps(lineage, indent=2))
+    record_training_time(report, args.out, args.version)
     report_path.write_text(json.dumps(report, indent=2))
     print_summary(report)
     console.print(f"done in {seconds:.0f}s")

@@ -154,3 +154,15 @@ def test_a_model_the_run_did_not_train_is_taken_as_committed_not_exported_again(
     assert entry["size_bytes"] == {"fp32": len(b"committed onnx"), "int8": 3}  # measured again
     with pytest.raises(AssertionError, match="checkpoint was loaded"):  # a trained model is exported from it
         make_all.export_model("ocr", tmp_path / "ckpt", tmp_path / "train", fp32_dir, int8_dir)
+
+
+def test_the_report_states_training_time_per_model_and_per_lane_from_the_lineage(tmp_path: Path) -> None:
+    seconds = {"detector": 100.0, "ocr": 250.0, "damage_classifier": 50.5}
+    for name, s in seconds.items():
+        (tmp_path / name / "1").mkdir(parents=True)
+        (tmp_path / name / "1" / "lineage.json").write_text(json.dumps({"training_seconds": s}))
+    report: dict = {}
+    make_all.record_training_time(report, tmp_path, "1")
+    assert report["training_seconds"] == seconds
+    lanes = report["training_lanes_seconds"]
+    assert sorted(lanes.values()) == [150.5, 250.0] and "detector | damage_classifier" in lanes
