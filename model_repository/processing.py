@@ -312,9 +312,9 @@ def merge_reader_views(log_probs: np.ndarray, labels: int) -> np.ndarray:
 DAMAGE_SIZE = 128
 DAMAGE_PAD = 0.03
 # Applies to the mean logit of the two views (`damage_batch`). Chosen on the tuning set (seed 17): best F1 with
-# precision >= 0.95 (training/tune_thresholds.py). 0.30 is for v1's recipe stage 4 (trained on 9,000 more frames);
-# stage 2, served until 2026-11-24, had 0.43.
-DAMAGE_THRESHOLD = 0.30
+# precision >= 0.95 (training/tune_thresholds.py). 0.77 is for the 1.5x-wide classifier trained from scratch on all
+# 9,000 training frames (session 12); the 1.0x recipe stage 4 it replaced had 0.30, stage 2 before it 0.43.
+DAMAGE_THRESHOLD = 0.77
 # The classifier sees each pallet twice, as cropped and mirrored left to right, and the two logits are averaged.
 # On the tuning set, each at its own rule-chosen threshold: one view (0.61) P/R/F1 .955/.903/.928, two views
 # (0.43) .951/.930/.940; on val .939/.864/.900 -> .947/.904/.925 (stage 2). Adding crops padded by 0% and 6% of the box

@@ -20,42 +20,45 @@ def _lane_script(monkeypatch, **kwargs) -> str:
 
 
 def _data(root: Path) -> dict[str, Path]:
-    return {name: root / name for name in make_all.DATASETS}
+    return {name: root / name for name in [*make_all.DATASETS, *make_all.MERGED_DATASETS]}
 
 
 def test_each_stage_reads_its_own_datasets_and_fine_tunes_the_previous_stage(tmp_path: Path, monkeypatch) -> None:
-    script = _lane_script(monkeypatch, names=("damage_classifier",), work=tmp_path / "work", data=_data(tmp_path),
-                          overrides={}, threads=1, recipe=make_all.RECIPE, first_stage={})
-    stages = script.split(" && ")
-    assert len(stages) == len(make_all.RECIPE["damage_classifier"])
-    assert f"SM_CHANNEL_TRAIN={tmp_path / 'train'} " in stages[0] and "SM_CHANNEL_INIT" not in stages[0]
-    assert "SM_CHANNEL_REPLAY" not in stages[1]
-    for k, stage in enumerate(stages[2:], start=3):
-        channels = make_all.STAGE_CHANNELS["damage_classifier"][k]
-        assert f"SM_CHANNEL_TRAIN={tmp_path / channels['train']} " in stage
-        assert f"SM_CHANNEL_REPLAY={tmp_path / channels['replay']} " in stage
-        assert f"SM_CHANNEL_INIT={tmp_path / 'work' / 'damage_classifier' / f'stage{k - 1}'} " in stage
-    assert all(ds in make_all.DATASETS for chans in make_all.STAGE_CHANNELS.values()
+    for name in make_all.RECIPE:
+        script = _lane_script(monkeypatch, names=(name,), work=tmp_path / "work", data=_data(tmp_path),
+                              overrides={}, threads=1, recipe=make_all.RECIPE, first_stage={})
+        stages = script.split(" && ")
+        assert len(stages) == len(make_all.RECIPE[name])
+        assert "SM_CHANNEL_INIT" not in stages[0]  # the first stage starts from scratch
+        for k, stage in enumerate(stages, start=1):
+            for channel, dataset in make_all.stage_channels(name, k).items():
+                assert f"SM_CHANNEL_{channel.upper()}={tmp_path / dataset} " in stage
+            if k > 1:
+                assert f"SM_CHANNEL_INIT={tmp_path / 'work' / name / f'stage{k - 1}'} " in stage
+    # the damage classifier reads every training frame; each stage's datasets are ones make_all provides
+    assert make_all.stage_channels("damage_classifier", 1) == {"train": "train_all"}
+    assert set(make_all.MERGED_DATASETS["train_all"]) == {"train", "train12", "train13"}
+    assert all(ds in _data(tmp_path) for chans in make_all.STAGE_CHANNELS.values()
                for stage in chans.values() for ds in stage.values())
 
 
 def test_resume_starts_at_the_named_stage_from_the_checkpoint_before_it(tmp_path: Path, monkeypatch) -> None:
     work = tmp_path / "work"
-    (work / "damage_classifier" / "stage2").mkdir(parents=True)
-    (work / "damage_classifier" / "stage2" / "model.pt").write_bytes(b"ckpt")
-    first = make_all.parse_resume(["damage_classifier=3"], make_all.RECIPE, work)
-    assert first == {"damage_classifier": 3}
-    script = _lane_script(monkeypatch, names=("damage_classifier",), work=work, data=_data(tmp_path), overrides={},
+    (work / "detector" / "stage2").mkdir(parents=True)
+    (work / "detector" / "stage2" / "model.pt").write_bytes(b"ckpt")
+    first = make_all.parse_resume(["detector=3"], make_all.RECIPE, work)
+    assert first == {"detector": 3}
+    script = _lane_script(monkeypatch, names=("detector",), work=work, data=_data(tmp_path), overrides={},
                           threads=2, recipe=make_all.RECIPE, first_stage=first)
     stages = script.split(" && ")
-    assert len(stages) == len(make_all.RECIPE["damage_classifier"]) - 2
-    assert f"SM_CHANNEL_INIT={work / 'damage_classifier' / 'stage2'} " in stages[0]
-    assert f"SM_MODEL_DIR={work / 'damage_classifier' / 'stage3'} " in stages[0]
+    assert len(stages) == len(make_all.RECIPE["detector"]) - 2
+    assert f"SM_CHANNEL_INIT={work / 'detector' / 'stage2'} " in stages[0]
+    assert f"SM_MODEL_DIR={work / 'detector' / 'stage3'} " in stages[0]
 
 
 @pytest.mark.parametrize("item, message", [
-    ("damage_classifier=3", "missing"),  # no stage-2 checkpoint in the work directory
-    ("damage_classifier=9", "a stage of its recipe"),
+    ("detector=3", "missing"),  # no stage-2 checkpoint in the work directory
+    ("damage_classifier=2", "a stage of its recipe"),
     ("nosuchmodel=2", "MODEL one of"),
     ("damage_classifier", "expected MODEL=N"),
 ])
@@ -67,9 +70,10 @@ def test_a_bad_resume_is_refused_before_any_work(tmp_path: Path, item: str, mess
 def test_bad_resume_on_the_command_line_is_one_clear_line_before_any_data_is_rendered(tmp_path: Path,
                                                                                       capsys) -> None:
     code = make_all.main(["--datasets", str(tmp_path / "data"), "--work", str(tmp_path / "work"),
-                          "--out", str(tmp_path / "out"), "--resume", "damage_classifier=3"])
+                          "--out", str(tmp_path / "out"), "--resume", "detector=3"])
     assert code == 2
-    assert "stage2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stage2" in out and out.count("\n") == 1  # one line, whatever the terminal's width
     assert not (tmp_path / "data").exists()
 
 
@@ -166,3 +170,22 @@ def test_the_report_states_training_time_per_model_and_per_lane_from_the_lineage
     assert report["training_seconds"] == seconds
     lanes = report["training_lanes_seconds"]
     assert sorted(lanes.values()) == [150.5, 250.0] and "detector | damage_classifier" in lanes
+
+
+def test_a_merged_set_is_joined_once_and_again_when_a_part_changes(tmp_path: Path, monkeypatch) -> None:
+    from training.synth.dataset import write_dataset
+
+    parts = {}
+    for k, name in enumerate(("train", "train12", "train13")):
+        write_dataset(tmp_path / name, seed=100 + k, frames=1, workers=1)
+        parts[name] = tmp_path / name
+    merged = make_all.ensure_merged(tmp_path, "train_all", parts)
+    assert len(json.loads((merged / "annotations.json").read_text())["frames"]) == 3
+    assert make_all.dataset_hash(merged) not in {make_all.dataset_hash(part) for part in parts.values()}
+    calls = []
+    monkeypatch.setattr(make_all, "merge_datasets", lambda out, p: calls.append(out))
+    make_all.ensure_merged(tmp_path, "train_all", parts)
+    assert calls == []  # the parts did not change: reused
+    write_dataset(tmp_path / "train13", seed=999, frames=1, workers=1)
+    make_all.ensure_merged(tmp_path, "train_all", parts)
+    assert calls == [merged]  # a part changed: joined again

@@ -349,11 +349,12 @@ def test_unanimous_reads_agree_and_keep_their_mean_confidence():
 
 
 def test_damage_is_the_mean_score_and_flags_that_differ_disagree():
-    obs = [_obs(0, damaged=True, damage_score=0.9), _obs(1, damaged=False, damage_score=0.4),
-           _obs(2, damaged=True, damage_score=0.8)]
+    t = DAMAGE_THRESHOLD  # scores around the served operating point
+    obs = [_obs(0, damaged=True, damage_score=t + 0.2), _obs(1, damaged=False, damage_score=t - 0.2),
+           _obs(2, damaged=True, damage_score=t + 0.15)]
     d = decide_pass("s", "c", "p", obs)
-    assert d.damaged and d.damage_score == pytest.approx(0.7) and d.damage_agree is False
-    calm = decide_pass("s", "c", "p", [_obs(0, damage_score=0.2), _obs(1, damage_score=0.3)])
+    assert d.damaged and d.damage_score == pytest.approx(t + 0.05) and d.damage_agree is False
+    calm = decide_pass("s", "c", "p", [_obs(0, damage_score=t - 0.4), _obs(1, damage_score=t - 0.3)])
     assert not calm.damaged and calm.damage_agree
 
 
