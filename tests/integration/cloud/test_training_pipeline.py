@@ -37,13 +37,14 @@ from training.synth.dataset import write_dataset
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN_FRAMES = 20
-# A small budget (~20 s of training on 7 auto-labeled frames; measured on the golden set: damage precision
-# 0.33, recall 0.55, f1 0.41).
+# A small budget (~20 s of training on 7 auto-labeled frames; measured on the golden set at the served damage
+# threshold: at 0.30, precision 0.33, recall 0.55, f1 0.41; at 0.77 (since session 12's classifier) recall 0.27,
+# f1 0.25).
 SMALL = {"steps": "120", "batch_size": "32", "width": "0.5", "seed": "1"}
 ONE_STEP = {"steps": "1", "batch_size": "4", "width": "0.25", "seed": "1"}
 # That is far below production's damage gates (contracts.evaluation.GATES need the full recipe), so this run
 # sets its own smoke-level minimums (PipelineConfig.gates); the one-step test below is judged by the defaults.
-SMALL_GATES = {"damage.precision": 0.2, "damage.recall": 0.3, "damage.f1": 0.3}
+SMALL_GATES = {"damage.precision": 0.15, "damage.recall": 0.2, "damage.f1": 0.2}
 
 
 def generate(out: Path, seed: int, frames: int) -> Path:
@@ -123,9 +124,9 @@ def test_training_pipeline_registers_a_signed_model(cloud: LocalCloud, tmp_path:
     result = cloud.run("training", "train-r1",
                        run_input("train-r1", hyperparameters=SMALL, gates=SMALL_GATES), timeout_s=300)
     seconds = time.monotonic() - started
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
-    out = result.output
     record = eval_record(cloud, "train-r1")
+    assert result.status == "SUCCEEDED", (result.error, result.cause, record.get("failures"))
+    out = result.output
     print(f"\ntraining state machine ({uploaded} samples, {SMALL['steps']} steps, real eval on {GOLDEN_FRAMES} "
           f"golden frames): {seconds:.1f} s; gate measured {json.dumps(out['evaluation']['metrics'])}")
     assert out["ingest"]["parked"] == 1 and out["ingest"]["accepted"] == uploaded - 1
