@@ -553,7 +553,12 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
                    "previous": previous.model_dump(mode="json"), "rings": [ring_group(r) for r in RINGS],
                    "config": {"bake_seconds": 1, "max_bakes": 3, "job_timeout_minutes": 30,
                               "smoke": smoke.model_dump(mode="json"),
-                              "thresholds": {"max_latency_ms": 3000.0, "max_latency_ratio": 3.0}}}
+                              # three sites share two cores: a site's latency, and its "decision rate" (the
+                              # frames per second of its held-out measurement, demo_fleet.health_response), swing
+                              # with the other sites' load, so both get the same 3x room (a rate may fall by
+                              # 1 - 1/3). A broken model is caught by the smoke test and the confidence collapse.
+                              "thresholds": {"max_latency_ms": 3000.0, "max_latency_ratio": 3.0,
+                                             "max_decision_rate_drop": 0.67}}}
         arn = cloud.start_execution("rollout", rollout_id, payload)
         result = cloud.wait(arn, timeout_s=1800)
         return arn, result
