@@ -111,10 +111,11 @@ def ensure_dataset(root: Path, name: str, frames_override: int | None = None) ->
     return out
 
 
-def ensure_merged(root: Path, name: str, data: dict[str, Path]) -> Path:
-    """The set MERGED_DATASETS[name] joins, made again when any part's annotations changed."""
+def ensure_merged(root: Path, name: str, data: dict[str, Path], hashes: dict[str, str] | None = None) -> Path:
+    """The set MERGED_DATASETS[name] joins, made again when any part changed (its sha256; pass the parts'
+    `hashes` when they are known)."""
     parts = {part: data[part] for part in MERGED_DATASETS[name]}
-    want = {part: dataset_hash(path) for part, path in parts.items()}
+    want = {part: (hashes or {}).get(part) or dataset_hash(path) for part, path in parts.items()}
     out = root / name
     stamp = out / "parts.json"
     if stamp.is_file() and json.loads(stamp.read_text()) == want:
@@ -370,8 +371,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]{exc}", soft_wrap=True)
         return 2
     data = {name: ensure_dataset(args.datasets, name) for name in DATASETS}
-    data.update({name: ensure_merged(args.datasets, name, data) for name in MERGED_DATASETS})
     hashes = {name: dataset_hash(path) for name, path in data.items()}
+    for name in MERGED_DATASETS:
+        data[name] = ensure_merged(args.datasets, name, data, hashes)
+        hashes[name] = dataset_hash(data[name])
     selected = set(args.only or TRAINERS)
     if not args.skip_train:
         lanes = [tuple(n for n in lane if n in selected) for lane in LANES]
