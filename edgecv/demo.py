@@ -47,9 +47,12 @@ RINGS = ("canary", "ring50", "ring100")
 # the sites' auto-labeled label crops, the rest from the replay set's and freshly rendered patches (v1's look), so
 # that learning the new typeface does not unlearn the others. Chosen on one run's channels (docs/demo.md).
 # Each site label is cropped 8 times with its own box jitter: ~25 labels of the drifted site seen ~100 times each
-# were otherwise learnt pixel for pixel (docs/demo.md, session 11).
+# were otherwise learnt pixel for pixel (docs/demo.md, session 11). The job keeps 70% of the fine-tune's weight
+# change (WiSE-FT, `fine_tune_share`): the whole change cost the normal sites' read confidence 9-13%, enough for
+# the canary's health gate to halt v2; 70% keeps most of the new typeface's gain (docs/demo.md, session 13).
 TRAIN_HYPERPARAMETERS = {"steps": "500", "batch_size": "32", "lr": "0.0005", "seed": "11", "train_share": "0.5",
-                         "synthetic_labels": "2000", "max_dest_letters": "8", "site_crop_variants": "8"}
+                         "synthetic_labels": "2000", "max_dest_letters": "8", "site_crop_variants": "8",
+                         "fine_tune_share": "0.7"}
 # The production OCR gate (contracts.evaluation.GATES: exact match >= 0.95) is not met by v1 either (see the models
 # issue); the demo's gate is "no worse than v1 on the golden set" (max_regression) above this floor.
 DEMO_GATES = {METRIC: 0.4}
@@ -563,6 +566,19 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         result = cloud.wait(arn, timeout_s=1800)
         return arn, result
 
+    def record_incidents(rollout_id: str, version: int) -> list[dict[str, Any]]:
+        """Drain the incident queue into the timeline, each event under its own rollout; return `rollout_id`'s."""
+        mine = []
+        for incident in state["cloud"].incidents():
+            detail = incident.get("detail", {})
+            timeline.add_rollout(RolloutEvent(t=now(), rollout_id=str(detail.get("rollout_id", rollout_id)),
+                                              model=MODEL, version=int(detail.get("version", version)),
+                                              ring=str(detail.get("ring", "canary")).removeprefix("edgecv-ring-"),
+                                              event="incident", detail="; ".join(detail.get("reasons", []))[:300]))
+            if detail.get("rollout_id", rollout_id) == rollout_id:
+                mine.append(incident)
+        return mine
+
     def ring_stages(arn: str, result: Any, rollout_id: str, prefix: str) -> list[tuple[str, bool, float, dict]]:
         history = state["cloud"].client("stepfunctions").get_execution_history(executionArn=arn,
                                                                                maxResults=1000)["events"]
@@ -597,6 +613,8 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             stages.add(name, ok, seconds, details)
         serving = {s.site_id: s.serving() for s in state["sites"]}
         ok = result.status == "SUCCEEDED" and all(v.get(MODEL) == state["v2"].version for v in serving.values())
+        halted_because = [reason for incident in record_incidents("demo-v2", state["v2"].version)
+                          for reason in incident.get("detail", {}).get("reasons", [])]
         timeline.add_rollout(RolloutEvent(t=now(), rollout_id="demo-v2", model=MODEL, version=state["v2"].version,
                                           ring=RINGS[-1], event="done" if ok else "halted",
                                           devices=sorted(serving)))
@@ -607,8 +625,9 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         stages.add("ota_hot_load", ok, time.perf_counter() - t0, {
             "summary": (f"every site verified, hot-loaded and switched to {MODEL} v{state['v2'].version} "
                         f"(rollout {result.status}, {result.seconds:.0f} s)") if ok else
-                       f"rollout {result.status} ({result.error}); serving {serving}",
-            "serving": serving, "agents": figures})
+                       f"rollout {result.status} ({result.error}: {'; '.join(halted_because) or result.cause}); "
+                       f"serving {serving}",
+            "serving": serving, "agents": figures, "halted_because": halted_because})
 
     def recovery() -> dict[str, Any]:
         if "v2" not in state or any(s.serving().get(MODEL) != state["v2"].version for s in state["sites"]):
@@ -635,12 +654,7 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         for name, ok, seconds, details in ring_stages(arn, result, "demo-v3", "v3_ring_"):
             stages.add(name, not ok, seconds, {**details, "expected": "the canary refuses v3"}, indent="  ")
         fleet.poll()  # the devices answer the rollback job
-        incidents = cloud.incidents()
-        for incident in incidents:
-            detail = incident.get("detail", {})
-            timeline.add_rollout(RolloutEvent(t=now(), rollout_id="demo-v3", model=MODEL, version=v3.version,
-                                              ring=str(detail.get("ring", "canary")).removeprefix("edgecv-ring-"),
-                                              event="incident", detail="; ".join(detail.get("reasons", []))[:300]))
+        incidents = record_incidents("demo-v3", v3.version)
         v3_jobs = [j for j in state.get("jobs", []) if j["rollout"] == "demo-v3" and not j["rollback"]]
         reached = sorted({j["site"] for j in v3_jobs})
         serving = {s.site_id: s.serving() for s in state["sites"]}

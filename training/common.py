@@ -104,6 +104,21 @@ def load_init(model: torch.nn.Module, init_dir: Path | None) -> str | None:
     return str(path)
 
 
+def keep_share_of_fine_tune(model: torch.nn.Module, init_state: dict[str, torch.Tensor], share: float) -> None:
+    """Weight-space ensembling (WiSE-FT, Wortsman et al. 2022): move `model`'s floating-point weights back to
+    `init + share * (fine-tuned - init)`. A short fine-tune on a new look then keeps most of its gain there while
+    the previous version's looks lose less; share 1 keeps the fine-tune as it is."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"the kept share of a fine-tune must be in (0, 1], got {share}")
+    state = model.state_dict()
+    if state.keys() != init_state.keys():
+        raise ValueError("the init checkpoint is not this network: its weights cannot be interpolated")
+    with torch.no_grad():
+        for name, tuned in state.items():
+            if tuned.is_floating_point():
+                tuned.copy_(init_state[name] + share * (tuned - init_state[name]))
+
+
 def _load_rgb(path: str) -> np.ndarray:
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"))

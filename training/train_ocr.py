@@ -7,7 +7,8 @@ Hyperparameters: steps, batch_size, lr, width, seed, train_share (share of each 
 fly with the frame renderer's camera model, in addition to the set's crops), crop_jitter, site_crop_variants (how
 many differently jittered crops of each `train` label: a few site labels are otherwise learnt pixel for pixel),
 domain (the look of the rendered patches: `default`, or `wide` for the teacher's domain randomisation; see
-DomainKnobs.named).
+DomainKnobs.named), fine_tune_share (with `init`: the share of the fine-tune's weight change kept, WiSE-FT; 1 keeps
+it all, 0.7 keeps most of a new look's gain and costs the old looks less: docs/demo.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from model_repository.processing import (
     ocr_input,
     read_label,
 )
-from training.common import Stopwatch, iter_frames, load_init, model_width, progress, save_checkpoint, seed_everything
+from training.common import (
+    Stopwatch,
+    iter_frames,
+    keep_share_of_fine_tune,
+    load_init,
+    model_width,
+    progress,
+    save_checkpoint,
+    seed_everything,
+)
 from training.export import training_lineage, write_serving_model
 from training.models import OCR_FEATURE_STRIDE_Y, LabelReader, count_parameters
 from training.sagemaker_env import parse_training_env
@@ -138,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     domain = str(env.hp("domain", "default"))
     variants = max(1, int(env.hp("site_crop_variants", 1)))
     DomainKnobs.named(domain)  # an unknown domain fails here, before any work
+    fine_tune_share = float(env.hp("fine_tune_share", 1.0))
+    if not 0.0 < fine_tune_share <= 1.0:
+        raise SystemExit(f"fine_tune_share must be in (0, 1], got {fine_tune_share}")
+    if fine_tune_share < 1.0 and env.channel("init") is None:
+        raise SystemExit("fine_tune_share < 1 interpolates toward the `init` checkpoint: give an `init` channel")
     rng = seed_everything(seed)
     parts = []
     if env.channel("train") is not None:
@@ -163,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     n_from_site = round(batch * train_share) if len(site_idx) and len(other_idx) else 0
     model = LabelReader(width=width)
     init = load_init(model, env.channel("init"))
+    init_state = {k: v.clone() for k, v in model.state_dict().items()} if fine_tune_share < 1.0 else None
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
@@ -202,11 +218,13 @@ def main(argv: list[str] | None = None) -> int:
                 history[-1]["val_exact_match"] = em
                 bar.update(task, status=f"loss {loss.item():.3f} val exact {em:.3f}")
             bar.advance(task)
+    if init_state is not None:
+        keep_share_of_fine_tune(model, init_state, fine_tune_share)
     val_em = exact_match(model, xs[val_idx], [pros[i] for i in val_idx], [dests[i] for i in val_idx])
     metrics = {
         "model": "ocr", "parameters": count_parameters(model), "steps": steps, "batch_size": batch,
         "samples": len(xs), "synthetic_labels": n_synth, "site_samples": n_site, "site_crop_variants": variants,
-        "train_share": train_share,
+        "train_share": train_share, "fine_tune_share": fine_tune_share,
         "train_seconds": round(clock.seconds, 1),
         "final_loss": history[-1]["loss"], "val_exact_match": val_em, "loss_history": history, "init": init,
     }
