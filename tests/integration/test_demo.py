@@ -37,6 +37,9 @@ def quiet_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         logging.getLogger(name).setLevel(level)
 
 
+# The whole loop's stages take 750-900 s on CI's two cores (rendering 160-210 s, the fine-tune 270-295 s): the
+# suite's 900 s guard (pyproject) stopped one healthy run at its last ring. This test gets twice that.
+@pytest.mark.timeout(1800)
 def test_the_demo_runs_the_whole_loop(tmp_path: Path, quiet_globals: None) -> None:
     """Every stage ran and every outcome the demo exists to show held, the flywheel's included: v2 passes the gate,
     reaches every ring and lifts the drifted site's held-out exact match by at least MIN_RECOVERY."""
