@@ -76,6 +76,21 @@ def quantize_int8(name: str, fp32: Path, out: Path, calibration: np.ndarray) -> 
     )
 
 
+INT8_DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")  # x86 VNNI / AMX, Arm dot product
+
+
+def machine_facts() -> dict:
+    """The CPU the latencies and INT8 figures of a report were measured on. Both depend on it: without an int8
+    dot-product instruction INT8 is no faster than FP32, and 8-bit weights saturate (see `quantize_int8`)."""
+    import cpuinfo
+
+    info = cpuinfo.get_cpu_info()
+    flags = set(info.get("flags", []))
+    return {"cpu": info.get("brand_raw", "unknown"), "arch": info.get("arch", "unknown"),
+            "logical_cpus": os.cpu_count(), "int8_dot_product": sorted(flags & set(INT8_DOT_PRODUCT_FLAGS)),
+            "onnxruntime": ort.__version__}
+
+
 def latency_ms(onnx_path: Path, input_name: str, sample: np.ndarray, runs: int = 50, threads: int = 2) -> dict:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads

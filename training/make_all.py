@@ -24,7 +24,7 @@ from rich.console import Console
 from contracts.evaluation import gate_failures
 from model_repository.onnx_pipeline import REPOSITORY, ModelPaths, OnnxPalletPipeline
 from model_repository.processing import damage_input, detector_input, ocr_input
-from training.export import SPECS, export_onnx, latency_ms, load_model, parity, quantize_int8
+from training.export import SPECS, export_onnx, latency_ms, load_model, machine_facts, parity, quantize_int8
 from training.synth.dataset import merge_datasets, write_dataset
 from training.synth.scene import DomainKnobs
 
@@ -390,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     console.rule("export")
     report: dict = {"models": {}, "datasets": {
         **{n: {"seed": DATASETS[n][0], "frames": DATASETS[n][1], "sha256": hashes[n]} for n in DATASETS},
-        **{n: {"merged_from": list(parts), "sha256": hashes[n]} for n, parts in MERGED_DATASETS.items()}}}
+        **{n: {"merged_from": list(parts), "sha256": hashes[n]} for n, parts in MERGED_DATASETS.items()}},
+        "machine": machine_facts()}  # where the latencies and INT8 figures below were measured
     fp32_dir, int8_dir = args.work / "onnx-fp32", args.work / "onnx-int8"
     fp32_dir.mkdir(parents=True, exist_ok=True)
     int8_dir.mkdir(parents=True, exist_ok=True)
