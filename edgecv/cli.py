@@ -279,10 +279,11 @@ def bench_models(
 
     from model_repository.onnx_pipeline import REPOSITORY
     from training.evaluation import write_json_atomic
-    from training.export import SPECS, latency_ms
+    from training.export import SPECS, latency_ms, machine_facts
 
     int8_dir = Path(".edgecv/train/onnx-int8")
-    result: dict = {"format": "edgecv-model-bench/1", "threads": threads, "models": {}}
+    # the INT8 ratio depends on the CPU's int8 dot-product instructions (docs/models.md): name the machine
+    result: dict = {"format": "edgecv-model-bench/1", "threads": threads, "machine": machine_facts(), "models": {}}
     for name, (_, input_name, shape, _) in SPECS.items():
         sample = np.random.default_rng(0).random((1, *shape), dtype=np.float32)
         fp32 = REPOSITORY / name / "1" / "model.onnx"

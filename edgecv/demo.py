@@ -571,11 +571,12 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
         mine = []
         for incident in state["cloud"].incidents():
             detail = incident.get("detail", {})
-            timeline.add_rollout(RolloutEvent(t=now(), rollout_id=str(detail.get("rollout_id", rollout_id)),
+            belongs_to = str(detail.get("rollout_id", rollout_id))
+            timeline.add_rollout(RolloutEvent(t=now(), rollout_id=belongs_to,
                                               model=MODEL, version=int(detail.get("version", version)),
                                               ring=str(detail.get("ring", "canary")).removeprefix("edgecv-ring-"),
                                               event="incident", detail="; ".join(detail.get("reasons", []))[:300]))
-            if detail.get("rollout_id", rollout_id) == rollout_id:
+            if belongs_to == rollout_id:
                 mine.append(incident)
         return mine
 

@@ -87,20 +87,35 @@ def model_width(hyperparameters: dict[str, str], init_dir: Path | None) -> float
     fine-tuned (so a fine-tune of a wider version need not repeat it), else 1.0 (the edge student)."""
     if "width" in hyperparameters:
         return float(hyperparameters["width"])
-    if init_dir is not None:
-        path = init_dir / CHECKPOINT if init_dir.is_dir() else init_dir
-        if path.is_file():
-            return float(torch.load(path, map_location="cpu", weights_only=True)["config"].get("width", 1.0))
-    return 1.0
+    return float(checkpoint_config(init_dir).get("width", 1.0))
 
 
-def load_init(model: torch.nn.Module, init_dir: Path | None) -> str | None:
-    """Fine-tune from a previous version's checkpoint (the `init` channel), if given."""
+def checkpoint_config(init_dir: Path | None) -> dict:
+    """The `config` a checkpoint was saved with ({} without one)."""
+    if init_dir is None:
+        return {}
+    path = init_dir / CHECKPOINT if init_dir.is_dir() else init_dir
+    if not path.is_file():
+        return {}
+    return dict(torch.load(path, map_location="cpu", weights_only=True)["config"])
+
+
+def load_init(model: torch.nn.Module, init_dir: Path | None, grown: str | None = None) -> str | None:
+    """Fine-tune from a previous version's checkpoint (the `init` channel), if given.
+
+    `grown`: the prefix of modules the model has and the checkpoint may lack (blocks added to a trained network,
+    which start as identities); any other difference between the two is an error."""
     if init_dir is None:
         return None
     path = init_dir / CHECKPOINT if init_dir.is_dir() else init_dir
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"])
+    if grown is None:
+        model.load_state_dict(state["state_dict"])
+        return str(path)
+    missing, unexpected = model.load_state_dict(state["state_dict"], strict=False)
+    foreign = [k for k in missing if not k.startswith(grown)] + list(unexpected)
+    if foreign:
+        raise ValueError(f"the init checkpoint {path} is not this network: {', '.join(foreign[:5])}")
     return str(path)
 
 

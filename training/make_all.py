@@ -321,7 +321,8 @@ def evaluate_committed(args: argparse.Namespace) -> int:
         console.print(f"[yellow]no INT8 exports in {int8_dir}: eval_int8_golden dropped from the report")
     evaluate_into(report, models, int8, data)
     evaluated_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    report["evaluated"] = {"at": evaluated_at, "code_commit": git_commit()}
+    # the evaluation's latencies were measured here, maybe not where the report's `machine` (the export) was
+    report["evaluated"] = {"at": evaluated_at, "code_commit": git_commit(), "machine": machine_facts()}
     for name in TRAINERS:
         lineage_path = args.out / name / args.version / "lineage.json"
         lineage = json.loads(lineage_path.read_text())

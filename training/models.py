@@ -82,22 +82,45 @@ class PalletDetector(nn.Module):
 OCR_FEATURE_STRIDE_Y = 8  # input rows per feature row
 
 
+class ResidualRefine(nn.Module):
+    """x + BN(conv(ReLU(BN(conv(x))))), the last BN's scale starting at 0: an identity when added, so a trained
+    network grows a block without forgetting what it reads (its input is >= 0, after ReLU and max pooling)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBNAct(channels, channels),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
+        )
+        nn.init.zeros_(self.body[2].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class LabelReader(nn.Module):
     """Reads PRO digits and DEST letters from a label crop without line segmentation.
 
     A CNN keeps full width resolution (stride 2); each head attends over rows per column (so it can
     follow a tilted line) and a BiLSTM reads the pooled column sequence, trained with CTC.
+    `refine_blocks` residual blocks after each of the first three poolings (64x48, 32x48, 16x48) add depth
+    where the glyphs are still a few pixels wide; 0 is the v1 network.
     """
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, width: float = 1.0, refine_blocks: int = 0) -> None:
         super().__init__()
         c1, c2, c3, c4 = (_ch(c, width) for c in (16, 32, 48, 64))
+        self.refine_blocks = refine_blocks
         self.features = nn.Sequential(
             ConvBNAct(1, c1), nn.MaxPool2d(2),  # 64x48
             ConvBNAct(c1, c2), nn.MaxPool2d((2, 1)),  # 32x48
             ConvBNAct(c2, c3), nn.MaxPool2d((2, 1)),  # 16x48
             ConvBNAct(c3, c4), ConvBNAct(c4, c4, dilation=2),
         )
+        # after features[1], [3], [5]: the poolings
+        self.refine = nn.ModuleList(
+            nn.Sequential(*(ResidualRefine(c) for _ in range(refine_blocks))) for c in (c1, c2, c3)
+        ) if refine_blocks else None
         hidden = _ch(64, width)
         self.pro = _ReadHead(c4, hidden, len(PRO_ALPHABET) + 1)
         self.dest = _ReadHead(c4, hidden, len(DEST_ALPHABET) + 1)
@@ -108,7 +131,14 @@ class LabelReader(nn.Module):
 
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Also the row attention of each head, (B, rows, T): training supervises where the lines are."""
-        f = self.features(x)
+        if self.refine is None:
+            f = self.features(x)
+        else:
+            f = x
+            for i, layer in enumerate(self.features):
+                f = layer(f)
+                if i in (1, 3, 5):
+                    f = self.refine[i // 2](f)
         pro, pro_att = self.pro(f)
         dest, dest_att = self.dest(f)
         return pro, dest, pro_att, dest_att

@@ -8,7 +8,9 @@ fly with the frame renderer's camera model, in addition to the set's crops), cro
 many differently jittered crops of each `train` label: a few site labels are otherwise learnt pixel for pixel),
 domain (the look of the rendered patches: `default`, or `wide` for the teacher's domain randomisation; see
 DomainKnobs.named), fine_tune_share (with `init`: the share of the fine-tune's weight change kept, WiSE-FT; 1 keeps
-it all, 0.7 keeps most of a new look's gain and costs the old looks less: docs/demo.md).
+it all, 0.7 keeps most of a new look's gain and costs the old looks less: docs/demo.md), refine_blocks (residual
+blocks per early stage, `LabelReader`; default: the `init` checkpoint's, else 0; more than the checkpoint has grows
+it, the new blocks starting as identities).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from model_repository.processing import (
 )
 from training.common import (
     Stopwatch,
+    checkpoint_config,
     iter_frames,
     keep_share_of_fine_tune,
     load_init,
@@ -148,11 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     domain = str(env.hp("domain", "default"))
     variants = max(1, int(env.hp("site_crop_variants", 1)))
     DomainKnobs.named(domain)  # an unknown domain fails here, before any work
+    init_config = checkpoint_config(env.channel("init"))
+    had_blocks = int(init_config.get("refine_blocks", 0))
+    refine_blocks = int(env.hp("refine_blocks", had_blocks))
+    if refine_blocks < had_blocks:
+        raise SystemExit(f"refine_blocks {refine_blocks} is fewer than the init checkpoint's {had_blocks}")
     fine_tune_share = float(env.hp("fine_tune_share", 1.0))
     if not 0.0 < fine_tune_share <= 1.0:
         raise SystemExit(f"fine_tune_share must be in (0, 1], got {fine_tune_share}")
     if fine_tune_share < 1.0 and env.channel("init") is None:
         raise SystemExit("fine_tune_share < 1 interpolates toward the `init` checkpoint: give an `init` channel")
+    if fine_tune_share < 1.0 and refine_blocks != had_blocks:
+        raise SystemExit("fine_tune_share < 1 interpolates toward the `init` checkpoint: it cannot grow blocks too")
     rng = seed_everything(seed)
     parts = []
     if env.channel("train") is not None:
@@ -176,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     train_share = min(0.9, max(0.0, float(env.hp("train_share", 0.0)))) if n_site else 0.0
     site_idx, other_idx = train_idx[train_idx < n_site], train_idx[train_idx >= n_site]
     n_from_site = round(batch * train_share) if len(site_idx) and len(other_idx) else 0
-    model = LabelReader(width=width)
-    init = load_init(model, env.channel("init"))
+    model = LabelReader(width=width, refine_blocks=refine_blocks)
+    init = load_init(model, env.channel("init"), grown="refine." if refine_blocks > had_blocks else None)
+    model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convolutions on CPU
     init_state = {k: v.clone() for k, v in model.state_dict().items()} if fine_tune_share < 1.0 else None
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -191,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             idx = (np.concatenate([rng.choice(site_idx, size=n_from_site),
                                    rng.choice(other_idx, size=batch - n_from_site)])
                    if n_from_site else rng.choice(train_idx, size=batch))
-            x = torch.from_numpy(xs[idx].astype(np.float32))
+            x = torch.from_numpy(xs[idx].astype(np.float32)).contiguous(memory_format=torch.channels_last)
             if rng.random() < 0.5:  # contrast / inversion-free photometric jitter
                 x = x * float(rng.uniform(0.7, 1.3)) + float(rng.uniform(-0.15, 0.15))
             pro_lp, dest_lp, pro_att, dest_att = model.forward_with_attention(x)
@@ -218,17 +229,19 @@ def main(argv: list[str] | None = None) -> int:
                 history[-1]["val_exact_match"] = em
                 bar.update(task, status=f"loss {loss.item():.3f} val exact {em:.3f}")
             bar.advance(task)
+    model = model.to(memory_format=torch.contiguous_format)
     if init_state is not None:
         keep_share_of_fine_tune(model, init_state, fine_tune_share)
     val_em = exact_match(model, xs[val_idx], [pros[i] for i in val_idx], [dests[i] for i in val_idx])
     metrics = {
-        "model": "ocr", "parameters": count_parameters(model), "steps": steps, "batch_size": batch,
+        "model": "ocr", "parameters": count_parameters(model), "refine_blocks": refine_blocks, "steps": steps,
+        "batch_size": batch,
         "samples": len(xs), "synthetic_labels": n_synth, "site_samples": n_site, "site_crop_variants": variants,
         "train_share": train_share, "fine_tune_share": fine_tune_share,
         "train_seconds": round(clock.seconds, 1),
         "final_loss": history[-1]["loss"], "val_exact_match": val_em, "loss_history": history, "init": init,
     }
-    save_checkpoint(env.model_dir, model, {"width": width}, metrics)
+    save_checkpoint(env.model_dir, model, {"width": width, "refine_blocks": refine_blocks}, metrics)
     write_serving_model("ocr", model, env.model_dir,
                         training_lineage(env.hyperparameters, env.channel("train"), metrics),
                         samples=xs[val_idx[:8]].astype(np.float32))
