@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +25,7 @@ from tritonclient.grpc import InferenceServerClient, InferenceServerException, m
 
 from contracts.errors import EdgecvError
 from edge_appliance.ota.atomic import write_atomic
+from edge_appliance.ports import free_ports
 from edge_appliance.triton_install import TritonInstallation, locate
 from model_repository.configs import CANDIDATE_PIPELINE, PIPELINE
 
@@ -48,10 +49,19 @@ class ServerState(StrEnum):
     FAILED = "failed"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+_TRITON_ERROR = re.compile(r"^E\d{4} |error", re.IGNORECASE)
+
+
+def last_error_line(log_path: Path, tail_bytes: int = 65536) -> str:
+    """The last error Triton logged (its error lines start `E<mmdd>`), so that a failed start says why."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log_path.stat().st_size - tail_bytes))
+            lines = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return "no log"
+    errors = [line.strip() for line in lines if _TRITON_ERROR.search(line)]
+    return (errors or [line.strip() for line in lines if line.strip()] or ["empty log"])[-1][:300]
 
 
 def config_json(pbtxt: str) -> str:
@@ -68,7 +78,8 @@ class Ports:
 
     @classmethod
     def pick(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port())
+        grpc, http, metrics = free_ports(3)
+        return cls(grpc, http, metrics)
 
 
 class TritonProcess:
@@ -116,8 +127,8 @@ class TritonProcess:
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise TritonStartError(f"tritonserver exited with code {self.process.returncode} "
-                                           f"(log: {self.log_path})")
+                    raise TritonStartError(f"tritonserver exited with code {self.process.returncode}: "
+                                           f"{last_error_line(self.log_path)} (log: {self.log_path})")
                 try:
                     if client.is_server_live():
                         return

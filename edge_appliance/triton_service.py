@@ -18,7 +18,8 @@ from pathlib import Path
 
 from contracts.errors import EdgecvError
 from edge_appliance.model_store import default_load_order, prepare_repository
-from edge_appliance.triton_server import Ports, TritonProcess, TritonSupervisor, free_port
+from edge_appliance.ports import free_port
+from edge_appliance.triton_server import Ports, TritonProcess, TritonSupervisor
 
 log = logging.getLogger(__name__)
 

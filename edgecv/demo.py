@@ -186,12 +186,13 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
     from edge_appliance.ota.mosquitto import Mosquitto, mosquitto_binary
     from edge_appliance.ota.triton_model_server import GrpcTritonControl, TritonModelServer
     from edge_appliance.pipeline_client import PipelineClient
+    from edge_appliance.ports import free_ports
     from edge_appliance.sample_buffer import DiskSampleStore
     from edge_appliance.uploader import Uploader, UploaderConfig, make_s3_client
     from edgecv import demo_cloud
     from edgecv.demo_fleet import DemoSite, SiteFleet
     from edgecv.demo_html import render_html
-    from edgecv.demo_sites import OTA_AGENT, DeployedSite, ProcessAgent, SiteSettings, free_ports, site_group
+    from edgecv.demo_sites import OTA_AGENT, DeployedSite, ProcessAgent, SiteSettings, site_group
     from edgecv.jobs.teacher import TeacherPipelineLabeler
     from edgecv.kms_signer import KmsSigner
     from edgecv.local_greengrass import LocalDeployment, load_group_recipes, plan_group

@@ -18,7 +18,6 @@ from its `statusDetails`, as the cloud side does.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,17 +39,6 @@ OTA_AGENT = "com.edgecv.OtaAgent"
 
 class DemoSiteError(EdgecvError):
     """A deployed demo site did not do what the demo needs (its component logs say why)."""
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @dataclass(frozen=True)

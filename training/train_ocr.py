@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     init_config = checkpoint_config(env.channel("init"))
     had_blocks = int(init_config.get("refine_blocks", 0))
     refine_blocks = int(env.hp("refine_blocks", had_blocks))
+    if refine_blocks < 0:
+        raise SystemExit(f"refine_blocks must be >= 0, got {refine_blocks}")
     if refine_blocks < had_blocks:
         raise SystemExit(f"refine_blocks {refine_blocks} is fewer than the init checkpoint's {had_blocks}")
     fine_tune_share = float(env.hp("fine_tune_share", 1.0))

@@ -9,17 +9,12 @@ import time
 from pathlib import Path
 
 from edge_appliance.ota.errors import ChannelError
+from edge_appliance.ports import free_port
 
 
 def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or next(
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from contracts.telemetry import SiteTelemetry
-from edgecv.demo_sites import free_ports
+from edge_appliance.ports import free_ports
 from edgecv.local_greengrass import (
     ComponentState,
     LocalDeployError,

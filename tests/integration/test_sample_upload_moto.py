@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from moto.server import ThreadedMotoServer
 from contracts.predictions import DetectedPerson, FramePrediction
 from contracts.samples import HardNegativeSample, SampleReason
 from edge_appliance.capture import CaptureConfig, SampleCapture
+from edge_appliance.ports import free_port
 from edge_appliance.sample_buffer import DiskSampleStore
 from edge_appliance.uploader import LinkState, Uploader, UploaderConfig, make_s3_client
 
@@ -46,12 +46,6 @@ class CrashingClient:
         return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_for(cond: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not cond():
@@ -62,7 +56,7 @@ def _wait_for(cond: Callable[[], bool], what: str, seconds: float = 60.0) -> Non
 
 @pytest.fixture
 def port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 bucket, with telemetry written; started as the Greengrass ingest component would start it."""
 
 import json
-import socket
 import subprocess
 import sys
 
@@ -12,14 +11,9 @@ from moto.server import ThreadedMotoServer
 
 from contracts.samples import HardNegativeSample
 from contracts.telemetry import SiteTelemetry
+from edge_appliance.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ def test_train_ocr_refuses_to_shrink_or_to_grow_under_wise_ft(tmp_path: Path) ->
     assert checkpoint_config(deep)["refine_blocks"] == 2
     with pytest.raises(SystemExit, match="fewer than the init checkpoint's 2"):
         main(["--model-dir", str(tmp_path / "m1"), "--hp", "refine_blocks=1", "--channel", f"init={deep}"])
+    with pytest.raises(SystemExit, match="must be >= 0"):
+        main(["--model-dir", str(tmp_path / "m0"), "--hp", "refine_blocks=-1"])
     with pytest.raises(SystemExit, match="cannot grow blocks"):
         main(["--model-dir", str(tmp_path / "m2"), "--hp", "refine_blocks=3", "--hp", "fine_tune_share=0.7",
               "--channel", f"init={deep}"])

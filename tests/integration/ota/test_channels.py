@@ -26,10 +26,11 @@ from edge_appliance.ota.downloader import Downloader
 from edge_appliance.ota.greengrass_channel import GreengrassJobChannel
 from edge_appliance.ota.jobs_emulator import JobsEmulatorCore, MotoJobStore, MqttJobsEmulator
 from edge_appliance.ota.model_server import FakeModelServer
-from edge_appliance.ota.mosquitto import Mosquitto, free_port, mosquitto_binary
+from edge_appliance.ota.mosquitto import Mosquitto, mosquitto_binary
 from edge_appliance.ota.mqtt import connect, disconnect
 from edge_appliance.ota.mqtt_channel import MqttJobChannel
 from edge_appliance.ota.runner import serve
+from edge_appliance.ports import free_port
 from tests.integration.ota.conftest import FlakyFileServer
 from tests.ota_channel_contract import SCENARIOS, THING, Harness
 from tests.ota_support import MODEL, FakeGreengrassIpc, job_for, make_bundle, trusted, write_key

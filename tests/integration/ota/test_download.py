@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from edge_appliance.ota.downloader import Downloader
 from edge_appliance.ota.errors import DownloadError
+from edge_appliance.ports import free_port
 from tests.integration.ota.conftest import FlakyFileServer
 
 pytestmark = pytest.mark.integration
@@ -41,12 +41,6 @@ def test_partial_file_is_resumed_by_the_next_process(file_server: FlakyFileServe
     assert file_server.ranges[-1] == "bytes=500000-"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from moto.server import ThreadedMotoServer
@@ -54,7 +48,7 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
