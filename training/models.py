@@ -110,7 +110,6 @@ class LabelReader(nn.Module):
     def __init__(self, width: float = 1.0, refine_blocks: int = 0) -> None:
         super().__init__()
         c1, c2, c3, c4 = (_ch(c, width) for c in (16, 32, 48, 64))
-        self.refine_blocks = refine_blocks
         self.features = nn.Sequential(
             ConvBNAct(1, c1), nn.MaxPool2d(2),  # 64x48
             ConvBNAct(c1, c2), nn.MaxPool2d((2, 1)),  # 32x48
