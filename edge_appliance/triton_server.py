@@ -25,12 +25,11 @@ from tritonclient.grpc import InferenceServerClient, InferenceServerException, m
 
 from contracts.errors import EdgecvError
 from edge_appliance.ota.atomic import write_atomic
-from edge_appliance.ports import free_ports
+from edge_appliance.ports import LOOPBACK, free_ports
 from edge_appliance.triton_install import TritonInstallation, locate
 from model_repository.configs import CANDIDATE_PIPELINE, PIPELINE
 
 log = logging.getLogger(__name__)
-LOOPBACK = "127.0.0.1"
 
 
 class TritonStartError(EdgecvError):

@@ -71,7 +71,8 @@ TEACHER_RECIPE: dict[str, list[dict[str, str]]] = {
     "damage_classifier": [{"steps": "4000", "width": "1.5"}],
 }
 # Two training lanes run side by side, one thread each: on 2 cores this beats one lane with 2 threads. Balanced by
-# the recorded training seconds: detector ~4,650 + damage ~3,180 | reader ~5,200.
+# the recorded training seconds: detector ~4,650 + damage ~3,180 | reader ~5,200 (trained before the detector and
+# damage trainers went channels-last: ~4,420 + ~2,440 with it, docs/models.md).
 LANES = (("detector", "damage_classifier"), ("ocr",))
 
 

@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     n_replay = round(batch * replay_share)
     model = DamageClassifier(width=width)
     init = load_init(model, env.channel("init"))
+    model = model.to(memory_format=torch.channels_last)  # 1.3-1.5x faster steps on CPU (docs/models.md)
     pos_weight = torch.tensor([(ys[train_idx] == 0).sum() / max(1, (ys[train_idx] == 1).sum())])
     bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             x[flip] = x[flip][..., ::-1]
             x = x * rng.uniform(0.5, 1.4, size=(batch, 1, 1, 1)) * rng.uniform(0.9, 1.1, size=(batch, 3, 1, 1))
             x = np.clip(x + rng.normal(0, 0.02, size=x.shape), 0, 1).astype(np.float32)
-            logits = model(torch.from_numpy(np.ascontiguousarray(x)))
+            logits = model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
             loss = bce(logits[:, 0], torch.from_numpy(y))
             opt.zero_grad()
             loss.backward()
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 history[-1]["val"] = m
                 bar.update(task, status=f"loss {loss.item():.3f} val f1 {m['f1']:.3f}")
             bar.advance(task)
+    model = model.to(memory_format=torch.contiguous_format)
     val = prf((scores(model, xs[val_idx]) >= DAMAGE_THRESHOLD).astype(int), ys[val_idx])
     metrics = {
         "model": "damage_classifier", "parameters": count_parameters(model), "steps": steps,

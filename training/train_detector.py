@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     images, boxes = load_detection_set(train_dir)
     model = PalletDetector(width=width)
     init = load_init(model, env.channel("init"))
+    model = model.to(memory_format=torch.channels_last)  # ~1.07x faster steps on CPU (docs/models.md)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1 if not init else 0.02)
     clock = Stopwatch()
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             xs, tgs = [], []
             for i in idx:
                 img, b = augment(images[i], boxes[i], rng)
-                xs.append(img.transpose(2, 0, 1))
+                xs.append(img)
                 tgs.append(build_targets(b))
-            x = torch.from_numpy(np.ascontiguousarray(np.stack(xs), dtype=np.float32))
+            x = torch.from_numpy(np.stack(xs).astype(np.float32)).permute(0, 3, 1, 2)  # NHWC memory: channels-last
             targets = tuple(torch.from_numpy(np.stack([t[k] for t in tgs])) for k in range(4))
             loss, parts = detector_loss(model(x), targets)
             opt.zero_grad()
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 history.append({"step": step, "loss": loss.item(), **parts})
                 bar.update(task, status=f"loss {loss.item():.3f}")
             bar.advance(task)
+    model = model.to(memory_format=torch.contiguous_format)
     metrics = {
         "model": "detector", "parameters": count_parameters(model), "steps": steps, "batch_size": batch,
         "images_seen": steps * batch, "train_frames": len(images), "train_seconds": round(clock.seconds, 1),
