@@ -94,20 +94,25 @@ class TeacherPipelineLabeler:
               lexicon: Sequence[tuple[str, str]] = ()) -> Labeled:
         with Image.open(io.BytesIO(image)) as img:
             frame = np.asarray(img.convert("RGB"))
-        pipeline = self._load()
-        pred = pipeline.predict(frame)
-        if pred.labels and lexicon:
-            pred = self._read_in_lexicon(pipeline, frame, pred, list(lexicon))
-        return prediction_to_label(pred, image_name, frame.shape[1], frame.shape[0])
+        return prediction_to_label(self.predict(frame, lexicon), image_name, frame.shape[1], frame.shape[0])
 
-    @staticmethod
-    def _read_in_lexicon(pipeline: Any, frame: np.ndarray, pred: FramePrediction,
-                         lexicon: list[tuple[str, str]]) -> FramePrediction:
-        """Each label read again against the site's truck manifests (`read_label_in_lexicon`, over the same
-        lattices the pipeline read, views merged): an entry the lattices clearly prefer replaces the read, with its
-        posterior as the read's confidence."""
+    def predict(self, frame: np.ndarray, lexicon: Sequence[tuple[str, str]] = ()) -> FramePrediction:
+        """What the teacher sees in one RGB frame: the pallet pipeline over its networks, each label read again
+        against the lexicon (the site's manifests) where one is given."""
+        pred = self._load().predict(frame)
+        return self.read_in_lexicon(frame, pred, lexicon) if lexicon else pred
+
+    def read_in_lexicon(self, frame: np.ndarray, pred: FramePrediction,
+                        lexicon: Sequence[tuple[str, str]]) -> FramePrediction:
+        """Each label of `pred` read again against the site's truck manifests (`read_label_in_lexicon`, over the
+        same lattices the pipeline read, views merged): an entry the lattices clearly prefer replaces the read, with
+        its posterior as the read's confidence."""
         from model_repository import processing as P
 
+        if not pred.labels:
+            return pred
+        lexicon = list(lexicon)
+        pipeline = self._load()
         pro_lp, dest_lp = pipeline.label_lattices(frame, np.array([label.bbox for label in pred.labels]))
         labels = []
         for i, label in enumerate(pred.labels):
