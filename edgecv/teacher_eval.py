@@ -93,8 +93,12 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"use this ONNX file for one network ({', '.join(NETWORKS)})")
     ap.add_argument("--teacher", type=Path, default=TEACHER_REPOSITORY, help="the teacher's model repository")
     ap.add_argument("--out", type=Path, help="write the results here (JSON)")
+    ap.add_argument("--record", type=Path, metavar="LINEAGE_JSON",
+                    help="also record the results in this lineage file (its `teacher_eval`), e.g. a teacher network's")
     args = ap.parse_args(argv)
     try:
+        if args.record is not None and not args.record.is_file():
+            raise TeacherEvalError(f"--record: no such lineage file {args.record}")
         labeler = teacher_labeler(parse_networks(args.network), args.teacher)
         print(f"teacher: {labeler.name}", flush=True)
         results = []
@@ -106,7 +110,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.out:
         args.out.write_text(json.dumps({"teacher": labeler.name, "results": results}, indent=1) + "\n")
+    if args.record:
+        record(args.record, labeler.name, results, argv if argv is not None else sys.argv[1:])
     return 0
+
+
+def record(lineage_path: Path, teacher: str, results: list[dict], argv: list[str]) -> None:
+    """Write the results into a lineage file (`teacher_eval`), atomically."""
+    from training.evaluation import write_json_atomic
+
+    lineage = json.loads(lineage_path.read_text())
+    lineage["teacher_eval"] = {
+        "command": "python -m edgecv.teacher_eval " + " ".join(argv), "teacher": teacher,
+        "results": {Path(r["dataset"]).name: {
+            "frames": r["frames"], "lexicon_entries": r["lexicon_entries"],
+            "f1": {k: v["f1"] for k, v in r["detection"].items()},
+            "exact_match": {"as_read": r["ocr"]["exact_match_edge_read"],
+                            "with_lexicon": r["ocr"]["exact_match_with_lexicon"], "n": r["ocr"]["n"]},
+            "damage_f1": r["damage"]["f1"], "pallet_count_accuracy": r["pallet_count_accuracy"]} for r in results}}
+    write_json_atomic(lineage_path, lineage)
 
 
 if __name__ == "__main__":

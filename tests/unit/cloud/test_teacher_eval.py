@@ -31,6 +31,8 @@ class FakeLabeler:
     """Finds every box; reads nothing on its own; against a lexicon, reads the entry whose index is the frame's red
     level / 40 (so frame 0 reads entry 0 of the sorted lexicon, frame 1 entry 1)."""
 
+    name = "fake"
+
     def __init__(self) -> None:
         self.predicted = 0
         self.lexicons: list[list[tuple[str, str]]] = []
@@ -87,3 +89,24 @@ def test_bad_network_arguments_are_one_clear_line(value: str, message: str, caps
 def test_a_missing_dataset_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert teacher_eval.main(["--dataset", str(tmp_path / "absent"), "--teacher", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_record_writes_the_results_into_the_lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "set").mkdir()
+    data = write_set(tmp_path / "set")
+    lineage = tmp_path / "lineage.json"
+    lineage.write_text(json.dumps({"model": "detector", "role": "teacher"}))
+    monkeypatch.setattr(teacher_eval, "teacher_labeler", lambda networks, teacher: FakeLabeler())
+    assert teacher_eval.main(["--dataset", str(data), "--record", str(lineage)]) == 0
+    recorded = json.loads(lineage.read_text())
+    assert recorded["model"] == "detector" and recorded["role"] == "teacher"  # kept
+    entry = recorded["teacher_eval"]["results"]["set"]
+    assert entry["frames"] == 2 and entry["exact_match"] == {"as_read": 0.0, "with_lexicon": 0.0, "n": 2}
+    assert entry["f1"]["label"] == 1.0
+    assert recorded["teacher_eval"]["command"].startswith("python -m edgecv.teacher_eval --dataset ")
+
+
+def test_record_into_a_missing_lineage_file_is_refused_before_any_work(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    assert teacher_eval.main(["--dataset", str(tmp_path), "--record", str(tmp_path / "absent.json")]) == 2
+    assert "no such lineage file" in capsys.readouterr().err
