@@ -33,7 +33,7 @@ train: venv fonts
 	$(BIN)/python -m training.make_all --out models
 
 train-teacher: venv fonts
-	$(BIN)/python -m training.make_all --teacher
+	$(BIN)/python -m training.train_teacher
 
 golden: venv fonts
 	$(BIN)/edgecv generate --seed 9001 --frames 300 --out .edgecv/datasets/golden

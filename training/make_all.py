@@ -64,12 +64,6 @@ RECIPE: dict[str, list[dict[str, str]]] = {
 }
 # The datasets each stage's channels read (stage numbers from 1); a stage not listed reads `train` only.
 STAGE_CHANNELS: dict[str, dict[int, dict[str, str]]] = {"damage_classifier": {1: {"train": "train_all"}}}
-# The teacher used by the cloud for auto-labeling: the same tasks with 1.5x the channels, trained longer.
-TEACHER_RECIPE: dict[str, list[dict[str, str]]] = {
-    "detector": [{"steps": "2500", "lr": "0.002", "width": "1.5"}, {"steps": "2000", "lr": "0.001", "width": "1.5"}],
-    "ocr": [{"steps": "4500", "batch_size": "32", "lr": "0.003", "synthetic_labels": "45000", "width": "1.5"}],
-    "damage_classifier": [{"steps": "4000", "width": "1.5"}],
-}
 # Two training lanes run side by side, one thread each: on 2 cores this beats one lane with 2 threads. Balanced by
 # the recorded training seconds: detector ~4,650 + damage ~3,180 | reader ~5,200 (trained before the detector and
 # damage trainers went channels-last: ~4,420 + ~2,440 with it, docs/models.md).
@@ -350,17 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="append", default=[], metavar="MODEL=N",
                     help="train MODEL from recipe stage N on, from the work directory's stage N-1 checkpoint")
     ap.add_argument("--version", default="1")
-    ap.add_argument("--teacher", action="store_true",
-                    help="train the larger teacher (auto-labeling) into training/teacher instead of the students")
     args = ap.parse_args(argv)
     if args.evaluate_only:
         return evaluate_committed(args)
-    recipe = TEACHER_RECIPE if args.teacher else RECIPE
-    if args.teacher:
-        if args.work == ROOT / ".edgecv" / "train":
-            args.work = ROOT / ".edgecv" / "train-teacher"
-        if args.out == REPOSITORY:
-            args.out = ROOT / "training" / "teacher"
+    recipe = RECIPE
     started = time.time()
     hps: dict[str, dict[str, str]] = {name: {} for name in TRAINERS}
     for item in args.hp:
@@ -435,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(fresh, dest / "model.onnx")
         stages = range(1, len(recipe[name]) + 1)
         lineage = {
-            "model": name, "version": args.version, "role": "teacher" if args.teacher else "edge",
+            "model": name, "version": args.version, "role": "edge",
             "code_commit": commit,
             "dataset": {"name": "train", **report["datasets"]["train"], "generator": "training.synth"},
             "stage_datasets": [{channel: {"name": dataset, **report["datasets"][dataset]}

@@ -21,7 +21,7 @@ from contracts.predictions import FramePrediction
 from contracts.samples import HardNegativeSample
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEACHER_REPOSITORY = REPO_ROOT / "training" / "teacher"  # where `make_all --teacher` writes the teacher
+TEACHER_REPOSITORY = REPO_ROOT / "training" / "teacher"  # where `python -m training.train_teacher` writes the teacher
 STAND_IN_REPOSITORY = REPO_ROOT / "model_repository"     # the v1 edge models
 
 
