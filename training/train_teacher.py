@@ -23,10 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from training.make_all import TRAINERS, git_commit
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".edgecv" / "datasets"
-TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
-            "damage_classifier": "training.train_damage"}
 # rendered sets of the teacher's domains: name -> (domain preset, seed, frames)
 DOMAIN_SETS = {"wide-4242": ("wide", 4242, 800), "dark-4343": ("dark", 4343, 700)}
 # network -> stages: (name, data parts, hyperparameters); each stage fine-tunes the previous one
@@ -57,7 +57,6 @@ def part_lineage(part: str) -> dict:
 
 
 def train_network(network: str, out: Path) -> int:
-    from training.make_all import git_commit
     from training.synth.dataset import merge_datasets
 
     trainer = importlib.import_module(TRAINERS[network])
