@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from contracts.annotations import load_annotation_set
+from contracts.annotations import AnnotationSet, load_annotation_set
 from contracts.errors import EdgecvError
 from edgecv.jobs.teacher import NETWORKS, STAND_IN_REPOSITORY, TEACHER_REPOSITORY, TeacherPipelineLabeler
 
@@ -26,11 +26,9 @@ class TeacherEvalError(EdgecvError):
     """Bad arguments to the teacher evaluation."""
 
 
-def dataset_lexicon(dataset: Path) -> list[tuple[str, str]]:
+def dataset_lexicon(annotations: AnnotationSet) -> list[tuple[str, str]]:
     """Every (PRO, DEST) pair the set's labels hold, sorted."""
-    pairs = {(p.label.pro, p.label.dest) for f in load_annotation_set(dataset).frames for p in f.pallets
-             if p.label is not None}
-    return sorted(pairs)
+    return sorted({(p.label.pro, p.label.dest) for f in annotations.frames for p in f.pallets if p.label is not None})
 
 
 def parse_networks(values: list[str]) -> dict[str, Path]:
@@ -57,17 +55,21 @@ def teacher_labeler(networks: dict[str, Path], teacher: Path = TEACHER_REPOSITOR
 def score(dataset: Path, labeler: TeacherPipelineLabeler) -> dict:
     """One pass over the set: each frame predicted once, scored as read and as read against the set's lexicon."""
     from contracts.evaluation import EvalAccumulator
+    from training.common import progress
     from training.evaluation import check_images_exist, load_frame
 
     annotations = load_annotation_set(dataset)
     check_images_exist(dataset, annotations)
-    lexicon = dataset_lexicon(dataset)
+    lexicon = dataset_lexicon(annotations)
     as_read, with_lexicon = EvalAccumulator(), EvalAccumulator()
-    for frame in annotations.frames:
-        image = load_frame(dataset, frame.image, frame.width, frame.height)
-        pred = labeler.predict(image)
-        as_read.add(frame, pred)
-        with_lexicon.add(frame, labeler.read_in_lexicon(image, pred, lexicon))
+    with progress(f"teacher on {Path(dataset).name}") as bar:
+        task = bar.add_task("frames", total=len(annotations.frames), status="")
+        for frame in annotations.frames:
+            image = load_frame(dataset, frame.image, frame.width, frame.height)
+            pred = labeler.predict(image)
+            as_read.add(frame, pred)
+            with_lexicon.add(frame, labeler.read_in_lexicon(image, pred, lexicon))
+            bar.advance(task)
     edge, taught = as_read.report(str(dataset)), with_lexicon.report(str(dataset))
     return {"dataset": str(dataset), "frames": edge["frames"], "lexicon_entries": len(lexicon),
             "detection": edge["detection"], "damage": edge["damage"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -40,6 +41,7 @@ STAGES: dict[str, tuple[tuple[str, tuple[str, ...], dict[str, str]], ...]] = {
 
 def dataset(part: str) -> Path:
     """The rendered set a stage's data part names (rendered on first use)."""
+    from training.common import progress
     from training.synth.dataset import write_dataset
     from training.synth.scene import DomainKnobs
 
@@ -47,7 +49,10 @@ def dataset(part: str) -> Path:
     out = DATA / f"{domain}-{seed}-{frames}"
     if not (out / "annotations.json").is_file():
         print(f"rendering {frames} frames of the {domain} domain (seed {seed}) into {out}", flush=True)
-        write_dataset(out, seed, frames, DomainKnobs.named(domain), workers=2)
+        with progress(f"render {out.name}") as bar:
+            task = bar.add_task(out.name, total=frames, status="")
+            write_dataset(out, seed, frames, DomainKnobs.named(domain), workers=2,
+                          progress=lambda n: bar.advance(task, n))
     return out
 
 
@@ -81,9 +86,12 @@ def train_network(network: str, out: Path) -> int:
         lineage["stages"] = [{"name": name, "data": [part_lineage(p) for p in parts], "hyperparameters": hp}
                              for name, parts, hp in stages]
         lineage["training"]["init"] = f"training/checkpoints/v1/{network}/model.pt, then stage by stage"
+        # each file replaced whole by a rename: never half a network or half a lineage
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(init / "model.onnx", out / "model.onnx")
-        (out / "lineage.json").write_text(json.dumps(lineage, indent=2) + "\n")
+        shutil.copy2(init / "model.onnx", out / ".model.onnx.partial")
+        (out / ".lineage.json.partial").write_text(json.dumps(lineage, indent=2) + "\n")
+        os.replace(out / ".model.onnx.partial", out / "model.onnx")
+        os.replace(out / ".lineage.json.partial", out / "lineage.json")
     print(f"wrote {out}", flush=True)
     return 0
 

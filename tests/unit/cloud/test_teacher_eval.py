@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contracts.annotations import load_annotation_set
 from contracts.predictions import DetectedLabel, DetectedPallet, FramePrediction
 from edgecv import teacher_eval
 
@@ -52,7 +53,7 @@ class FakeLabeler:
 
 
 def test_lexicon_is_every_pair_the_set_holds_sorted(tmp_path: Path) -> None:
-    assert teacher_eval.dataset_lexicon(write_set(tmp_path)) == sorted(TRUTH)
+    assert teacher_eval.dataset_lexicon(load_annotation_set(write_set(tmp_path))) == sorted(TRUTH)
 
 
 def test_each_frame_is_predicted_once_and_scored_both_ways(tmp_path: Path) -> None:
