@@ -347,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.evaluate_only:
         return evaluate_committed(args)
-    recipe = RECIPE
     started = time.time()
     hps: dict[str, dict[str, str]] = {name: {} for name in TRAINERS}
     for item in args.hp:
@@ -355,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         model, _, hp = key.partition(".")
         hps[model][hp] = value
     try:
-        first_stage = parse_resume(args.resume, recipe, args.work)
+        first_stage = parse_resume(args.resume, RECIPE, args.work)
     except ValueError as exc:
         console.print(f"[red]{exc}", soft_wrap=True)
         return 2
@@ -370,12 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         lanes = [lane for lane in lanes if lane]
         threads = 1 if len(lanes) > 1 else max(1, os.cpu_count() or 1)
         console.rule(f"train {', '.join(selected)} ({len(lanes)} lanes)")
-        procs = [train_lane(lane, args.work, data, hps, threads, recipe, first_stage) for lane in lanes]
+        procs = [train_lane(lane, args.work, data, hps, threads, RECIPE, first_stage) for lane in lanes]
         codes = [p.wait() for p in procs]
         if any(codes):
             console.print(f"[red]training failed (exit codes {codes})")
             return 1
-    ckpts = {name: final_stage(args.work, name, recipe) for name in TRAINERS}
+    ckpts = {name: final_stage(args.work, name, RECIPE) for name in TRAINERS}
     console.rule("export")
     report: dict = {"models": {}, "datasets": {
         **{n: {"seed": DATASETS[n][0], "frames": DATASETS[n][1], "sha256": hashes[n]} for n in DATASETS},
@@ -420,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                           "lineage kept, evaluation updated")
             continue
         shutil.copy2(fresh, dest / "model.onnx")
-        stages = range(1, len(recipe[name]) + 1)
+        stages = range(1, len(RECIPE[name]) + 1)
         lineage = {
             "model": name, "version": args.version, "role": "edge",
             "code_commit": commit,
