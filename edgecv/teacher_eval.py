@@ -6,7 +6,8 @@ manifests list each pallet it sees, and many more). Each set is scored with the 
 (`edgecv-eval/1`): detection, damage and pallet count as the teacher's networks see them, label exact match once
 as the edge would read (no lexicon) and once as the teacher labels (with it).
 
-`--network NAME=ONNX` swaps one network (to compare a candidate teacher with the committed one); by default the
+`--network NAME=ONNX` swaps one network (to compare a candidate teacher with the committed one; `label_detector`: where
+the label boxes come from, by default the detector, v1's where the teacher has a detector of its own); by default the
 teacher is `TeacherPipelineLabeler.local_default()` (trained teacher networks, v1 standing in for the rest).
 """
 
@@ -19,7 +20,13 @@ from pathlib import Path
 
 from contracts.annotations import AnnotationSet, load_annotation_set
 from contracts.errors import EdgecvError
-from edgecv.jobs.teacher import NETWORKS, STAND_IN_REPOSITORY, TEACHER_REPOSITORY, TeacherPipelineLabeler
+from edgecv.jobs.teacher import (
+    LABEL_DETECTOR,
+    NETWORKS,
+    STAND_IN_REPOSITORY,
+    TEACHER_REPOSITORY,
+    TeacherPipelineLabeler,
+)
 
 
 class TeacherEvalError(EdgecvError):
@@ -31,12 +38,15 @@ def dataset_lexicon(annotations: AnnotationSet) -> list[tuple[str, str]]:
     return sorted({(p.label.pro, p.label.dest) for f in annotations.frames for p in f.pallets if p.label is not None})
 
 
+SWAPPABLE = (*NETWORKS, LABEL_DETECTOR)  # label_detector: where the label boxes come from (default: the detector)
+
+
 def parse_networks(values: list[str]) -> dict[str, Path]:
     networks: dict[str, Path] = {}
     for value in values:
         name, sep, path = value.partition("=")
-        if not sep or name not in NETWORKS:
-            raise TeacherEvalError(f"--network wants NAME=ONNX with NAME one of {', '.join(NETWORKS)}: {value!r}")
+        if not sep or name not in SWAPPABLE:
+            raise TeacherEvalError(f"--network wants NAME=ONNX with NAME one of {', '.join(SWAPPABLE)}: {value!r}")
         if not Path(path).is_file():
             raise TeacherEvalError(f"--network {name}: no such file {path}")
         networks[name] = Path(path)
@@ -92,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", type=Path, action="append", required=True, help="an edgecv-annotations/1 set")
     ap.add_argument("--network", action="append", default=[], metavar="NAME=ONNX",
-                    help=f"use this ONNX file for one network ({', '.join(NETWORKS)})")
+                    help=f"use this ONNX file for one network ({', '.join(SWAPPABLE)})")
     ap.add_argument("--teacher", type=Path, default=TEACHER_REPOSITORY, help="the teacher's model repository")
     ap.add_argument("--out", type=Path, help="write the results here (JSON)")
     ap.add_argument("--record", type=Path, metavar="LINEAGE_JSON",

@@ -36,6 +36,9 @@ class ModelPaths:
     ocr: Path
     damage_classifier: Path
     versions: dict[str, str]
+    # where label boxes come from when not from `detector` (the teacher labeler: its detector finds pallets and people,
+    # v1's finds the label boxes its reader reads best); the edge never sets it
+    label_detector: Path | None = None
 
     @classmethod
     def from_repository(cls, root: Path = REPOSITORY, version: str = "1", variant: str = "model.onnx") -> ModelPaths:
@@ -79,10 +82,19 @@ class OnnxPalletPipeline:
         self.detector = session(models.detector, threads)
         self.ocr = session(models.ocr, threads)
         self.damage = session(models.damage_classifier, threads)
+        self.label_detector = session(models.label_detector, threads) if models.label_detector else None
 
     def detect(self, frame: np.ndarray) -> P.Detections:
         x, scale = P.detector_input(frame)
-        heat, size, offset = self.detector.run(None, {"image": x[None]})
+        det = self._decode(self.detector.run(None, {"image": x[None]}), scale, frame)
+        if self.label_detector is None:
+            return det
+        labels = self._decode(self.label_detector.run(None, {"image": x[None]}), scale, frame).of_class("label")
+        return det.without_class("label").joined(labels)
+
+    @staticmethod
+    def _decode(outputs: list[np.ndarray], scale: float, frame: np.ndarray) -> P.Detections:
+        heat, size, offset = outputs
         return P.decode_detections(heat[0], size[0], offset[0], scale, frame.shape[:2])
 
     def label_lattices(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

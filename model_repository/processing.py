@@ -49,6 +49,17 @@ class Detections:
         keep = self.classes == DETECTOR_CLASSES.index(name)
         return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
 
+    def without_class(self, name: str) -> Detections:
+        keep = self.classes != DETECTOR_CLASSES.index(name)
+        return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
+
+    def joined(self, other: Detections) -> Detections:
+        """Both sets of boxes, best score first (the order `decode_detections` returns)."""
+        scores = np.concatenate([self.scores, other.scores])
+        order = np.argsort(-scores, kind="stable")
+        return Detections(np.concatenate([self.boxes, other.boxes])[order], scores[order],
+                          np.concatenate([self.classes, other.classes])[order])
+
 
 def _peaks(heat: np.ndarray) -> np.ndarray:
     """Keep 3x3 local maxima of a (C, H, W) map (CenterNet's max-pool NMS)."""

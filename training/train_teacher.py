@@ -8,9 +8,10 @@ teacher's domains (`wide`: dim to bright light, dark loads, noise, blur, JPEG; `
 wider than the staged drift on every knob; the training fonts and backgrounds), rendered once under
 `.edgecv/datasets/<domain>-<seed>-<frames>`. What a teacher has that v1 lacks is the looks of a drifted site's
 samples; the student keeps v1's domain through the training job's `replay` channel. Writes
-`<out-root>/<network>/1/{model.onnx,lineage.json}`. Only the damage classifier has a teacher recipe: the detector
-and reader teachers tried were not better labelers than v1 (`docs/models.md`, "The teacher", measured with
-`python -m edgecv.teacher_eval`), so the labeler uses v1 for them.
+`<out-root>/<network>/1/{model.onnx,lineage.json}`. The damage classifier and the detector have teacher recipes; the
+labeler takes its label boxes from v1's detector all the same (its reader reads them better) and reads with v1's
+reader (the reader teachers tried were not better labelers: `docs/models.md`, "The teacher", measured with
+`python -m edgecv.teacher_eval`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from training.make_all import TRAINERS, git_commit
+from training.make_all import DATASETS, TRAINERS, ensure_dataset, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".edgecv" / "datasets"
 # rendered sets of the teacher's domains: name -> (domain preset, seed, frames)
 DOMAIN_SETS = {"wide-4242": ("wide", 4242, 800), "dark-4343": ("dark", 4343, 700)}
-# network -> stages: (name, data parts, hyperparameters); each stage fine-tunes the previous one
+# network -> stages: (name, data parts, hyperparameters); each stage fine-tunes the previous one. A data part is
+# one of DOMAIN_SETS or one of make_all's sets (`train`: v1's own training frames, so the teacher keeps v1's look).
 STAGES: dict[str, tuple[tuple[str, tuple[str, ...], dict[str, str]], ...]] = {
+    # finds pallets and people in the dark far better than v1; the labeler takes label boxes from v1's detector
+    # (v1's reader reads v1's label boxes better; docs/models.md, "The teacher")
+    "detector": (
+        ("wide+dark+train", ("wide-4242", "dark-4343", "train"), {"steps": "1500", "lr": "0.001", "seed": "51"}),
+    ),
     "damage_classifier": (
         ("wide", ("wide-4242",), {"steps": "1500", "lr": "0.001", "seed": "21", "batch_size": "64"}),
         ("wide+dark", ("wide-4242", "dark-4343"), {"steps": "2000", "lr": "0.001", "seed": "22", "batch_size": "64"}),
@@ -45,6 +52,8 @@ def dataset(part: str) -> Path:
     from training.synth.dataset import write_dataset
     from training.synth.scene import DomainKnobs
 
+    if part in DATASETS:
+        return ensure_dataset(DATA, part)
     domain, seed, frames = DOMAIN_SETS[part]
     out = DATA / f"{domain}-{seed}-{frames}"
     if not (out / "annotations.json").is_file():
@@ -57,6 +66,9 @@ def dataset(part: str) -> Path:
 
 
 def part_lineage(part: str) -> dict:
+    if part in DATASETS:
+        seed, frames, _knobs = DATASETS[part]
+        return {"set": part, "seed": seed, "frames": frames, "domain": "default", "from": "training.make_all"}
     domain, seed, frames = DOMAIN_SETS[part]
     return {"set": part, "seed": seed, "frames": frames, "domain": domain}
 

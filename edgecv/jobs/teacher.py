@@ -26,6 +26,11 @@ STAND_IN_REPOSITORY = REPO_ROOT / "model_repository"     # the v1 edge models
 
 
 NETWORKS = ("detector", "ocr", "damage_classifier")
+# Where the teacher's label boxes come from when it has a detector of its own: v1's detector. The detector teacher
+# finds pallets and people in the dark far better than v1, but v1's reader reads v1's label boxes better (the demo's
+# drifted printer: 133 of 200 labels right against the manifests with v1's boxes, 124 with the teacher's;
+# docs/models.md, "The teacher").
+LABEL_DETECTOR = "label_detector"
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,17 @@ class TeacherPipelineLabeler:
     def local_default(cls, teacher: Path = TEACHER_REPOSITORY, stand_in: Path = STAND_IN_REPOSITORY
                       ) -> TeacherPipelineLabeler:
         """The trained teacher networks where they exist (training/teacher/<network>/1/model.onnx), the v1 edge
-        networks standing in for the others. The name says which is which."""
+        networks standing in for the others; with a teacher detector, the label boxes still come from v1's
+        (`LABEL_DETECTOR`). The name says which is which."""
         trained = {name: teacher / name / "1" / "model.onnx" for name in NETWORKS
                    if (teacher / name / "1" / "model.onnx").is_file()}
         if not trained:
             return cls(stand_in, "1", name="v1-stand-in-for-teacher")
         stand_ins = [n for n in NETWORKS if n not in trained]
         name = "teacher@1" + (f" (v1 standing in for {', '.join(stand_ins)})" if stand_ins else "")
+        if "detector" in trained:
+            trained[LABEL_DETECTOR] = stand_in / "detector" / "1" / "model.onnx"
+            name += "; label boxes from v1's detector"
         return cls(stand_in, "1", name=name, networks=trained)
 
     def _load(self) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgecv.jobs.teacher import NETWORKS, TeacherPipelineLabeler
+from edgecv.jobs.teacher import LABEL_DETECTOR, NETWORKS, TeacherPipelineLabeler
 
 
 def teacher_network(teacher: Path, name: str) -> Path:
@@ -55,13 +55,22 @@ def test_only_the_damage_teacher_overrides_damage_and_the_name_says_v1_stands_in
     assert labeler.repository == stand_in and labeler.version == "1"
 
 
-def test_all_three_teacher_networks_override_everything_and_the_name_is_plain(folders: tuple[Path, Path]) -> None:
+def test_all_three_teacher_networks_override_everything_but_the_label_boxes(folders: tuple[Path, Path]) -> None:
     teacher, stand_in = folders
     paths = {name: teacher_network(teacher, name) for name in NETWORKS}
     labeler = TeacherPipelineLabeler.local_default(teacher, stand_in)
-    assert labeler.name == "teacher@1"
-    assert labeler.networks == paths
-    assert set(labeler.networks) == {"detector", "ocr", "damage_classifier"}
+    assert labeler.name == "teacher@1; label boxes from v1's detector"
+    assert labeler.networks == {**paths, LABEL_DETECTOR: stand_in / "detector" / "1" / "model.onnx"}
+
+
+def test_a_detector_teacher_finds_pallets_and_people_while_v1_finds_the_label_boxes(
+        folders: tuple[Path, Path]) -> None:
+    teacher, stand_in = folders
+    damage, detector = teacher_network(teacher, "damage_classifier"), teacher_network(teacher, "detector")
+    labeler = TeacherPipelineLabeler.local_default(teacher, stand_in)
+    assert labeler.networks == {"damage_classifier": damage, "detector": detector,
+                                LABEL_DETECTOR: stand_in / "detector" / "1" / "model.onnx"}
+    assert labeler.name == "teacher@1 (v1 standing in for ocr); label boxes from v1's detector"
 
 
 def test_the_networks_map_is_a_copy(folders: tuple[Path, Path]) -> None:
