@@ -66,21 +66,29 @@ class DemoSite:
     held_out: Path  # the site's own held-out frames: before/after accuracy on the same frames
     agent: SiteAgent
     reports: list[JobStatusReport] = field(default_factory=list)
+    _warm_up: Any = field(default=None, init=False, repr=False)  # the held-out set's first frame, decoded once
 
     def serving(self) -> dict[str, int]:
         return self.agent.serving_versions()
 
+    def _warm_up_frame(self) -> Any:
+        if self._warm_up is None:
+            from contracts.annotations import load_annotation_set
+            from training.evaluation import load_frame
+
+            first = load_annotation_set(self.held_out).frames[0]
+            self._warm_up = load_frame(self.held_out, first.image, first.width, first.height)
+        return self._warm_up
+
     def measure(self) -> SiteHealth:
         import time
 
-        from contracts.annotations import load_annotation_set
-        from training.evaluation import evaluate, load_frame
+        from training.evaluation import evaluate
 
         self.pipeline.client.refresh_versions()
         # steady state, as a site's health over minutes of traffic would be: the first requests after a hot load
         # are not timed (p99 of a few dozen frames is their slowest one; a CI run's gate once halted on it)
-        first = load_annotation_set(self.held_out).frames[0]
-        image = load_frame(self.held_out, first.image, first.width, first.height)
+        image = self._warm_up_frame()
         for _ in range(WARM_UP_REQUESTS):
             self.pipeline.client.predict(image)
         recording = _Recording(self.pipeline.client)
