@@ -20,9 +20,12 @@ DETECTOR_CLASSES = ("pallet", "label", "person")
 DETECTOR_H, DETECTOR_W = 384, 640
 DETECTOR_STRIDE = 4
 FRAME_SCALE = 0.5  # 1280x720 -> 640x360, padded to 640x384
-# Score thresholds per class, chosen on the validation set (seed 7), never on the golden set.
-DETECTION_THRESHOLDS = {"pallet": 0.25, "label": 0.35, "person": 0.35}
-DETECTION_THRESHOLD = min(DETECTION_THRESHOLDS.values())
+# Score thresholds per class, chosen on the validation set (seed 7) and the tuning set (seed 17), never on the golden
+# set. People are found to be blurred before a frame leaves the site, so their threshold favours recall: the lowest
+# of 0.35/0.30/.../0.10 whose precision on the tuning set stays >= 0.98 (0.20: 0.983; 0.15: 0.942). Against 0.35 it
+# leaves fewer frames with an unblurred person: dark look (seed 4444) 11 -> 6 of 40 frames with people, shifted
+# 12 -> 7 of 109, golden 2 -> 1 of 117; precision on golden 0.993 -> 0.965 (docs/hard-negatives.md, "People blurring").
+DETECTION_THRESHOLDS = {"pallet": 0.25, "label": 0.35, "person": 0.20}
 MAX_DETECTIONS = 64
 NMS_IOU = 0.55  # same-class boxes overlapping more than this are one object
 NMS_CONTAINMENT = 0.7  # ...and so is a box lying this much inside a better one
