@@ -48,13 +48,14 @@ class Detections:
     scores: np.ndarray  # (N,) float32
     classes: np.ndarray  # (N,) int32 index into DETECTOR_CLASSES
 
-    def of_class(self, name: str) -> Detections:
-        keep = self.classes == DETECTOR_CLASSES.index(name)
+    def _where(self, keep: np.ndarray) -> Detections:
         return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
 
+    def of_class(self, name: str) -> Detections:
+        return self._where(self.classes == DETECTOR_CLASSES.index(name))
+
     def without_class(self, name: str) -> Detections:
-        keep = self.classes != DETECTOR_CLASSES.index(name)
-        return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
+        return self._where(self.classes != DETECTOR_CLASSES.index(name))
 
     def joined(self, other: Detections) -> Detections:
         """Both sets of boxes, best score first (the order `decode_detections` returns)."""
