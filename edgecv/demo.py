@@ -513,7 +513,8 @@ def run_demo(sites: int = 3, report_path: Path = Path(".edgecv/demo-report.json"
             "ingest_samples": lambda o: f"{o['accepted']} samples accepted, {o['parked']} parked",
             "deidentify": lambda o: f"{o['curated']} curated, {o['quarantined']} quarantined (person not blurred)",
             "auto_label": lambda o: f"{o['labeled']} frames labeled by {labeler.name} (labels read against "
-                                    f"{manifests} site manifests), mean confidence {o['mean_confidence']:.2f}",
+                                    f"{manifests} site manifests), mean confidence {o['mean_confidence']:.2f}; "
+                                    f"{o.get('withheld', 0)} withheld (a person the site did not blur)",
             "review": lambda o: f"{o.get('decision')} by {o.get('reviewer')}"
                                 + (f" after the labels of {reviewer.task['labels'].get('labeled', '?')} frames were "
                                    f"parked for review" if reviewer.task else "")

@@ -92,6 +92,9 @@ class Pipelines(Construct):
         for key in ("start-autolabel", "autolabel"):
             curated.grant_read(f[key].role, "samples/*")
             curated.grant_read_write(f[key].role, "runs/*")
+            # a sample in which the teacher found a person the site did not blur: its frame leaves curated
+            curated.grant_delete(f[key].role, "samples/*/frame.jpg")
+            curated.grant_put(f[key].role, "quarantine/*")
         curated.grant_read(f["start-autolabel"].role, "manifests/*")
         curated.grant_read(f["review-gate"].role, "runs/*")
         curated.grant_read_write(f["request-review"].role, "reviews/*")
@@ -165,6 +168,7 @@ class Pipelines(Construct):
             (landing, "samples/*"), (landing, "parked/*"), (curated, "runs/*"), (curated, "samples/*"),
             (curated, "quarantine/*"), (curated, "reviews/*"), (curated, "datasets/*"),
             (curated, "golden/*"), (curated, "manifests/*"), (curated, "samples/*/label.json"),
+            (curated, "samples/*/frame.jpg"),
             (landing, "manifests/*"), (landing, "parked/manifests/*"),
             (artifacts, "training/*"), (artifacts, "evaluations/*"),
             (artifacts, "exports/*"), (artifacts, "bundles/*")])

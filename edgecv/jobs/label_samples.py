@@ -6,8 +6,11 @@ Inputs: `samples/` (the run's curated samples as `samples/<site>/<camera>/<id>/{
 when the site feed has any, `manifests/` (`<site>/<truck>.json`, `edgecv-manifest/1`). Each label is read
 against the (PRO, DEST) pairs of its own site's manifests (`read_label_in_lexicon`); a manifest that is not
 `edgecv-manifest/1` is skipped with a warning. Output: `labels/<sample prefix>/label.json` for every sample
-(`{"frame": edgecv-annotations/1 frame, "confidence": weakest box, "labeler": name}`), uploaded next to the
-sample in the curated bucket. A sample that cannot be labeled fails the job (no partial labels are uploaded).
+(`{"frame": edgecv-annotations/1 frame, "confidence": weakest box, "labeler": name, "unblurred_people": n}`),
+uploaded next to the sample in the curated bucket. A sample that cannot be labeled fails the job (no partial labels
+are uploaded). `unblurred_people`: people the teacher found that the site did not report, hence did not blur (the
+site blurs exactly the person boxes it reports); the collecting step withholds such a sample
+(`lambdas.autolabel.core.collect_labels`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from contracts.annotations import TruckManifest
+from contracts.annotations import AnnotatedFrame, TruckManifest
 from contracts.samples import HardNegativeSample
 from edgecv.jobs import JobInputError, channel, job_parser
 from edgecv.jobs.teacher import STAND_IN_REPOSITORY, Labeled, TeacherPipelineLabeler
@@ -52,6 +55,24 @@ def site_lexicon(manifests: Path | None, site_id: str) -> list[tuple[str, str]]:
     return pairs
 
 
+# A person the teacher finds counts as blurred when at least this share of its box lies inside one box the site
+# reported (the site blurs each reported box grown by a margin, `edge_appliance.privacy`).
+BLURRED_COVER = 0.5
+
+
+def unblurred_people(labeled: AnnotatedFrame, sample: HardNegativeSample, cover: float = BLURRED_COVER) -> int:
+    """How many of the people in the teacher's label lie mostly outside every person box the site reported."""
+    reported = [p.bbox for p in sample.prediction.people]
+    count = 0
+    for person in labeled.people or []:
+        x1, y1, x2, y2 = person.bbox.as_list()
+        area = max((x2 - x1) * (y2 - y1), 1e-6)
+        inside = max((max(0.0, min(x2, r[2]) - max(x1, r[0])) * max(0.0, min(y2, r[3]) - max(y1, r[1])) / area
+                      for r in reported), default=0.0)
+        count += inside < cover
+    return count
+
+
 def sample_folders(samples: Path) -> list[Path]:
     return sorted(p.parent for p in samples.rglob(RECORD))
 
@@ -76,7 +97,8 @@ def label_samples(samples: Path, manifests: Path | None, labeler: Labeler, out: 
         target = out / rel / LABEL
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps({"frame": json.loads(labeled.frame.model_dump_json()),
-                                      "confidence": labeled.confidence, "labeler": labeler.name}, sort_keys=True))
+                                      "confidence": labeled.confidence, "labeler": labeler.name,
+                                      "unblurred_people": unblurred_people(labeled.frame, sample)}, sort_keys=True))
         written += 1
     return written
 

@@ -7,6 +7,9 @@ locally the same module as a process) gets exactly those samples and the sites' 
 (`<sample>/label.json`). Poll: once the job completed, every curated sample must have its label; the labels
 manifest (`runs/<run>/labels.json`: prefix and confidence per sample) is what review and the dataset read.
 Idempotent per sample: an existing `label.json` is reused (a retried run does not re-label).
+A second look at privacy: the teacher finds people better than a site's v1 detector, and a label that reports a
+person the site did not blur (`unblurred_people`) withholds its sample: a quarantine record, the frame deleted
+from curated, never in the labels manifest (so never reviewed or trained on).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from lambdas.common.deps import Deps
 from lambdas.common.errors import ArtifactMissingError
 from lambdas.common.events import LabelResult, TrainingState, TrainingStatus
 from lambdas.common.interfaces import ProcessingJobSpec
-from lambdas.common.layout import FRAME, LABEL, RECORD, run_key
+from lambdas.common.layout import FRAME, LABEL, RECORD, quarantine_key, run_key
 from lambdas.common.processing import job_name, write_manifest
 from lambdas.common.s3io import exists, get_json, has_keys, put_json
 
@@ -65,19 +68,34 @@ def poll_autolabel(state: TrainingState, deps: Deps) -> LabelResult:
     return collect_labels(state, deps, polled)
 
 
+def withhold(s3: Any, bucket: str, prefix: str, people: int) -> None:
+    """The teacher found `people` the site did not blur: the frame leaves curated (the reason stays, as the
+    de-identification gate's quarantine keeps it) and the sample is never trained on."""
+    put_json(s3, bucket, quarantine_key(prefix),
+             {"prefix": prefix, "reason": f"the teacher found {people} person(s) the site did not blur"})
+    s3.delete_object(Bucket=bucket, Key=f"{prefix}/{FRAME}")
+
+
 def collect_labels(state: TrainingState, deps: Deps, result: LabelResult) -> LabelResult:
-    """Every curated sample's label (the job must have labeled them all); the labels manifest for review."""
+    """Every curated sample's label (the job must have labeled them all); the labels manifest for review. A sample
+    whose label reports unblurred people (`edgecv.jobs.label_samples.unblurred_people`) is withheld."""
     s3, st = deps.aws("s3"), deps.settings
     entries = []
+    withheld = 0
     for prefix in curated_prefixes(s3, st.curated_bucket, state):
         try:
             stored = get_json(s3, st.curated_bucket, f"{prefix}/{LABEL}")
         except ArtifactMissingError as exc:
             raise ArtifactMissingError(f"the labeling job left {prefix} without a label") from exc
+        people = int(stored.get("unblurred_people", 0))
+        if people:
+            withhold(s3, st.curated_bucket, prefix, people)
+            withheld += 1
+            continue
         entries.append({"prefix": prefix, "confidence": float(stored["confidence"])})
     confidences = [e["confidence"] for e in entries]
     result = result.model_copy(update={
-        "labeled": len(entries), "min_confidence": min(confidences, default=0.0),
+        "labeled": len(entries), "withheld": withheld, "min_confidence": min(confidences, default=0.0),
         "mean_confidence": sum(confidences) / len(confidences) if confidences else 0.0})
     put_json(s3, st.curated_bucket, result.manifest_key, {"labels": entries, "result": result.model_dump(mode="json")})
     return result

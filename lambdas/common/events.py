@@ -80,6 +80,8 @@ class LabelResult(_Model):
     status: TrainingStatus = TrainingStatus.COMPLETED
     manifest_key: str
     labeled: int = Field(default=0, ge=0)
+    withheld: int = Field(default=0, ge=0, title="samples in which the teacher found a person the site did not blur: "
+                          "quarantined, their frames removed from curated")
     min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     mean_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     failure_reason: str | None = None

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from contracts.annotations import AnnotatedFrame, ManifestPallet, TruckManifest
+from contracts.annotations import AnnotatedFrame, ManifestPallet, Person, TruckManifest
 from contracts.pro import make_pro
 from contracts.samples import HardNegativeSample
 from edgecv.jobs import JobInputError
-from edgecv.jobs.label_samples import label_samples, site_lexicon
+from edgecv.jobs.label_samples import label_samples, site_lexicon, unblurred_people
 from edgecv.jobs.teacher import Labeled
 from lambdas.autolabel.core import poll_autolabel, start_autolabel
 from lambdas.common.deps import Deps
@@ -77,7 +77,7 @@ def test_each_sample_is_labeled_against_its_own_sites_manifests(tmp_path: Path) 
     assert labeler.lexicons["sample-site2-a"] == [(C, "DFW")]
     assert labeler.lexicons["sample-site9-a"] == []  # a site without manifests: the reader alone
     stored = json.loads((tmp_path / "out" / prefixes[0] / LABEL).read_text())
-    assert stored["confidence"] == 0.9 and stored["labeler"] == "recording"
+    assert stored["confidence"] == 0.9 and stored["labeler"] == "recording" and stored["unblurred_people"] == 0
     assert stored["frame"]["image"] == "images/sample-site1-a.jpg"
 
 
@@ -165,3 +165,54 @@ def test_without_any_site_manifest_the_job_gets_no_manifests_input(deps: Deps, t
     deps.aws("s3").delete_object(Bucket=deps.settings.curated_bucket, Key=f"{manifest_prefix('site1')}TRK-1.json")
     start_autolabel(state, deps)
     assert backend.specs[0].inputs == {}  # SageMaker refuses an input prefix with no objects
+
+
+class PersonFindingLabeler(RecordingLabeler):
+    """A teacher that finds one person at `box` in every frame."""
+
+    def __init__(self, box: list[float]) -> None:
+        super().__init__()
+        self.box = box
+
+    def label(self, image: bytes, sample: HardNegativeSample, image_name: str,
+              lexicon: Sequence[tuple[str, str]] = ()) -> Labeled:
+        frame = AnnotatedFrame(image=image_name, width=160, height=120, pallets=[], people=[Person(bbox=self.box)])
+        return Labeled(frame=frame, confidence=0.9)
+
+
+def test_a_person_counts_as_blurred_only_inside_a_box_the_site_reported() -> None:
+    sample = sample_record("sample-one", [40.0, 20.0, 100.0, 100.0])
+    frame = AnnotatedFrame(image="i.jpg", width=160, height=120, pallets=[], people=[
+        Person(bbox=[38, 18, 102, 104]),  # the reported person, boxed a little larger by the teacher
+        Person(bbox=[90, 20, 150, 100]),  # a sixth of it inside the reported box: not blurred
+        Person(bbox=[110, 10, 150, 110])])  # nowhere near it
+    assert unblurred_people(frame, sample) == 2
+    assert unblurred_people(frame, sample_record("sample-one", None)) == 3  # the site reported nobody
+    assert unblurred_people(frame.model_copy(update={"people": None}), sample) == 0  # people not annotated
+
+
+def test_the_label_says_how_many_people_the_site_did_not_blur(tmp_path: Path) -> None:
+    prefixes = write_samples(tmp_path / "samples")  # each sample reports (and blurred) a person at 40,20-100,100
+    label_samples(tmp_path / "samples", None, PersonFindingLabeler([110.0, 10.0, 150.0, 110.0]), tmp_path / "out")
+    assert json.loads((tmp_path / "out" / prefixes[0] / LABEL).read_text())["unblurred_people"] == 1
+    label_samples(tmp_path / "samples", None, PersonFindingLabeler([40.0, 20.0, 100.0, 100.0]), tmp_path / "ok")
+    assert json.loads((tmp_path / "ok" / prefixes[0] / LABEL).read_text())["unblurred_people"] == 0
+
+
+def test_a_sample_with_an_unblurred_person_is_withheld_and_its_frame_leaves_curated(deps: Deps,
+                                                                                  tmp_path: Path) -> None:
+    state = curated_run(deps, tmp_path)
+    s3, bucket = deps.aws("s3"), deps.settings.curated_bucket
+    prefixes = json.loads(s3.get_object(Bucket=bucket, Key="runs/r9/deid.json")["Body"].read())["curated"]
+    for i, prefix in enumerate(prefixes):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{LABEL}", Body=json.dumps(
+            {"confidence": 0.8, "frame": {}, "unblurred_people": 2 if i == 1 else 0}).encode())
+    result = start_autolabel(state, deps)  # every sample has its label: collected at once
+    assert result.labeled == 2 and result.withheld == 1
+    listed = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())["labels"]
+    assert [e["prefix"] for e in listed] == [prefixes[0], prefixes[2]]
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefixes[1]}/{FRAME}")
+    reason = json.loads(s3.get_object(Bucket=bucket, Key=f"quarantine/{prefixes[1]}.json")["Body"].read())
+    assert reason["reason"] == "the teacher found 2 person(s) the site did not blur"
+    again = start_autolabel(state, deps)  # a retried step: the same outcome, nothing fails on the missing frame
+    assert (again.labeled, again.withheld) == (2, 1)

@@ -161,6 +161,10 @@ def test_evaluation_and_labeling_run_as_processing_jobs_with_least_privilege(
     assert "/evaluations/*" in written and "/golden/*" not in written and "/bundles/*" not in written
     assert "/samples/*/label.json" in written and '/samples/*"' not in written  # labels only, never frames
     assert not any(a.startswith("kms:Sign") or a.startswith("sagemaker:") for st in job for a in as_list(st["Action"]))
+    for collector in ("edgecv-start-autolabel", "edgecv-autolabel"):  # withholding a sample: its frame, nothing else
+        policy = allowed(tj, function_role(tj, collector))
+        deleted = json.dumps([st["Resource"] for st in policy if "s3:DeleteObject*" in as_list(st["Action"])])
+        assert "/samples/*/frame.jpg" in deleted and '/samples/*"' not in deleted and "/datasets/" not in deleted
 
 
 def test_no_policy_grants_kms_or_s3_star(synth: tuple[Template, dict, Path]) -> None:
