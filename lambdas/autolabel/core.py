@@ -22,7 +22,7 @@ from lambdas.common.events import LabelResult, TrainingState, TrainingStatus
 from lambdas.common.interfaces import ProcessingJobSpec
 from lambdas.common.layout import FRAME, LABEL, RECORD, quarantine_key, run_key
 from lambdas.common.processing import job_name, write_manifest
-from lambdas.common.s3io import exists, get_json, has_keys, put_json
+from lambdas.common.s3io import delete_for_good, exists, get_json, has_keys, put_json
 
 LABEL_MODULE = "edgecv.jobs.label_samples"
 MANIFESTS_PREFIX = "manifests/"  # `layout.manifest_prefix(site)` for every site
@@ -68,12 +68,13 @@ def poll_autolabel(state: TrainingState, deps: Deps) -> LabelResult:
     return collect_labels(state, deps, polled)
 
 
-def withhold(s3: Any, bucket: str, prefix: str, people: int) -> None:
-    """The teacher found `people` the site did not blur: the frame leaves curated (the reason stays, as the
-    de-identification gate's quarantine keeps it) and the sample is never trained on."""
+def withhold(s3: Any, bucket: str, prefix: str, people: int, run_id: str) -> None:
+    """The teacher found `people` the site did not blur: the frame leaves curated, every version of it (the reason
+    stays, as the de-identification gate's quarantine keeps it), and the sample is never trained on."""
     put_json(s3, bucket, quarantine_key(prefix),
-             {"prefix": prefix, "reason": f"the teacher found {people} person(s) the site did not blur"})
-    s3.delete_object(Bucket=bucket, Key=f"{prefix}/{FRAME}")
+             {"prefix": prefix, "reason": f"the teacher found {people} person(s) the site did not blur",
+              "run_id": run_id})
+    delete_for_good(s3, bucket, f"{prefix}/{FRAME}")
 
 
 def collect_labels(state: TrainingState, deps: Deps, result: LabelResult) -> LabelResult:
@@ -89,7 +90,7 @@ def collect_labels(state: TrainingState, deps: Deps, result: LabelResult) -> Lab
             raise ArtifactMissingError(f"the labeling job left {prefix} without a label") from exc
         people = int(stored.get("unblurred_people", 0))
         if people:
-            withhold(s3, st.curated_bucket, prefix, people)
+            withhold(s3, st.curated_bucket, prefix, people, state.run_id)
             withheld += 1
             continue
         entries.append({"prefix": prefix, "confidence": float(stored["confidence"])})

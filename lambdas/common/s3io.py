@@ -52,6 +52,16 @@ def exists(s3: Any, bucket: str, key: str) -> bool:
         raise
 
 
+def delete_for_good(s3: Any, bucket: str, key: str) -> int:
+    """Delete every version of `key` (and its delete markers): on a versioned bucket a plain delete only hides
+    the object behind a marker. Returns how many versions went."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    versions = [v["VersionId"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []) if v["Key"] == key]
+    for version in versions:
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    return len(versions)
+
+
 def has_keys(s3: Any, bucket: str, prefix: str) -> bool:
     """Whether any object lies under `prefix`."""
     return bool(s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("Contents"))

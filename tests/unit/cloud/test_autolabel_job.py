@@ -201,8 +201,9 @@ def test_the_label_says_how_many_people_the_site_did_not_blur(tmp_path: Path) ->
 
 def test_a_sample_with_an_unblurred_person_is_withheld_and_its_frame_leaves_curated(deps: Deps,
                                                                                   tmp_path: Path) -> None:
-    state = curated_run(deps, tmp_path)
     s3, bucket = deps.aws("s3"), deps.settings.curated_bucket
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # as deployed
+    state = curated_run(deps, tmp_path)
     prefixes = json.loads(s3.get_object(Bucket=bucket, Key="runs/r9/deid.json")["Body"].read())["curated"]
     for i, prefix in enumerate(prefixes):
         s3.put_object(Bucket=bucket, Key=f"{prefix}/{LABEL}", Body=json.dumps(
@@ -211,8 +212,11 @@ def test_a_sample_with_an_unblurred_person_is_withheld_and_its_frame_leaves_cura
     assert result.labeled == 2 and result.withheld == 1
     listed = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())["labels"]
     assert [e["prefix"] for e in listed] == [prefixes[0], prefixes[2]]
-    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefixes[1]}/{FRAME}")
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=f"{prefixes[1]}/{FRAME}")
+    assert not versions.get("Versions") and not versions.get("DeleteMarkers")  # gone for good, not hidden
+    assert s3.list_object_versions(Bucket=bucket, Prefix=f"{prefixes[0]}/{FRAME}")["Versions"]  # the others stay
     reason = json.loads(s3.get_object(Bucket=bucket, Key=f"quarantine/{prefixes[1]}.json")["Body"].read())
-    assert reason["reason"] == "the teacher found 2 person(s) the site did not blur"
+    assert reason == {"prefix": prefixes[1], "reason": "the teacher found 2 person(s) the site did not blur",
+                      "run_id": "r9"}
     again = start_autolabel(state, deps)  # a retried step: the same outcome, nothing fails on the missing frame
     assert (again.labeled, again.withheld) == (2, 1)
