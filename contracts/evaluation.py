@@ -17,12 +17,23 @@ EVAL_FORMAT = "edgecv-eval/1"
 IOU_THRESHOLD = 0.5
 
 
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
+def intersection(a: Sequence[float], b: Sequence[float]) -> float:
+    """Area of the overlap of two `[x1, y1, x2, y2]` boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    return ix * iy
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    inter = intersection(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def share_inside(a: Sequence[float], b: Sequence[float]) -> float:
+    """The share of box `a`'s area that lies inside box `b`."""
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return intersection(a, b) / area if area > 0 else 0.0
 
 
 def greedy_match(truth: Sequence[Sequence[float]], preds: Sequence[Sequence[float]],

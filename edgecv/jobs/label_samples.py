@@ -24,6 +24,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from contracts.annotations import AnnotatedFrame, TruckManifest
+from contracts.evaluation import share_inside
 from contracts.samples import HardNegativeSample
 from edgecv.jobs import JobInputError, channel, job_parser
 from edgecv.jobs.teacher import STAND_IN_REPOSITORY, Labeled, TeacherPipelineLabeler
@@ -63,14 +64,8 @@ BLURRED_COVER = 0.5
 def unblurred_people(labeled: AnnotatedFrame, sample: HardNegativeSample, cover: float = BLURRED_COVER) -> int:
     """How many of the people in the teacher's label lie mostly outside every person box the site reported."""
     reported = [p.bbox for p in sample.prediction.people]
-    count = 0
-    for person in labeled.people or []:
-        x1, y1, x2, y2 = person.bbox.as_list()
-        area = max((x2 - x1) * (y2 - y1), 1e-6)
-        inside = max((max(0.0, min(x2, r[2]) - max(x1, r[0])) * max(0.0, min(y2, r[3]) - max(y1, r[1])) / area
-                      for r in reported), default=0.0)
-        count += inside < cover
-    return count
+    return sum(max((share_inside(person.bbox.as_list(), r) for r in reported), default=0.0) < cover
+               for person in labeled.people or [])
 
 
 def sample_folders(samples: Path) -> list[Path]:
