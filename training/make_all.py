@@ -23,7 +23,14 @@ from rich.console import Console
 
 from contracts.evaluation import gate_failures
 from model_repository.onnx_pipeline import REPOSITORY, ModelPaths, OnnxPalletPipeline
-from model_repository.processing import damage_input, detector_input, ocr_input
+from model_repository.processing import (
+    DAMAGE_THRESHOLD,
+    DETECTION_THRESHOLDS,
+    MIN_READ_CONFIDENCE,
+    damage_input,
+    detector_input,
+    ocr_input,
+)
 from training.export import SPECS, export_onnx, latency_ms, load_model, machine_facts, parity, quantize_int8
 from training.synth.dataset import merge_datasets, write_dataset
 from training.synth.scene import DomainKnobs
@@ -266,6 +273,14 @@ def carry_over_report(report: dict, report_path: Path, whole_run: bool) -> None:
             report.setdefault(key, value)
 
 
+def record_served_thresholds(report: dict) -> None:
+    """The operating points this run's evaluation used, read from `model_repository.processing` every run, so the
+    report's post-processing notes (carried over from run to run) never name a threshold that is no longer served."""
+    notes = report.setdefault("post_processing", {})
+    notes.update(min_read_confidence=MIN_READ_CONFIDENCE, damage_threshold=DAMAGE_THRESHOLD,
+                 detection_thresholds=dict(DETECTION_THRESHOLDS))
+
+
 def keep_lineage(dest: Path, fresh_onnx: Path, report: dict, evaluated: dict) -> bool:
     """A model this run did not train keeps its lineage (only the evaluation is updated) when the fresh export is
     byte for byte the committed one; otherwise it gets a new lineage like a trained model."""
@@ -410,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluated = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "code_commit": commit}
     report["evaluated"] = evaluated
     carry_over_report(report, report_path, whole_run)
+    record_served_thresholds(report)
     for name in TRAINERS:
         dest = args.out / name / args.version
         dest.mkdir(parents=True, exist_ok=True)

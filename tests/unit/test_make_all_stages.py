@@ -133,6 +133,19 @@ def test_a_new_report_keeps_what_the_run_did_not_produce(tmp_path: Path) -> None
     make_all.carry_over_report(whole, tmp_path / "none.json", whole_run=True)  # no earlier report: nothing to keep
 
 
+def test_the_report_names_the_thresholds_served_not_the_ones_it_carried_over() -> None:
+    from model_repository import processing
+
+    report = {"post_processing": {"damage_threshold": 0.3, "min_read_confidence": 0.5, "rules": "kept"}}
+    make_all.record_served_thresholds(report)
+    assert report["post_processing"] == {
+        "damage_threshold": processing.DAMAGE_THRESHOLD, "min_read_confidence": processing.MIN_READ_CONFIDENCE,
+        "detection_thresholds": processing.DETECTION_THRESHOLDS, "rules": "kept"}
+    fresh: dict = {}
+    make_all.record_served_thresholds(fresh)
+    assert fresh["post_processing"]["damage_threshold"] == processing.DAMAGE_THRESHOLD
+
+
 def test_a_model_the_run_did_not_train_is_taken_as_committed_not_exported_again(tmp_path: Path,
                                                                                    monkeypatch) -> None:
     import numpy as np
