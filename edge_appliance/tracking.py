@@ -22,6 +22,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.decisions import PalletPassDecision
+from contracts.evaluation import iou
 from contracts.predictions import FramePrediction
 from edge_appliance.pass_decision import DecisionPolicy, PassFlag, TrackObservation, decide_pass, pass_flags
 
@@ -94,16 +95,6 @@ class TrackerStep(BaseModel):
     assignments: dict[int, int] = Field(default_factory=dict)  # pallet index in the frame -> track id
     confirmed_track_ids: list[int] = Field(default_factory=list)  # tracks counting as passes, live after this frame
     finished: list[FinishedPass] = Field(default_factory=list)
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = min(a[2], b[2]) - max(a[0], b[0])
-    iy = min(a[3], b[3]) - max(a[1], b[1])
-    if ix <= 0 or iy <= 0:
-        return 0.0
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class _Track:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from contracts.evaluation import iou, share_inside
 from contracts.pro import PRO_LENGTH, is_valid_pro
 from model_repository.ctc_decoding import CheckedNumber, FixedLength, Grammar, prefix_search, string_log_prob
 
@@ -122,13 +123,7 @@ def box_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_thre
         for j in kept:
             if classes[j] != classes[i]:
                 continue
-            ix = max(0.0, min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]))
-            iy = max(0.0, min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]))
-            inter = ix * iy
-            union = ((boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
-                     + (boxes[j, 2] - boxes[j, 0]) * (boxes[j, 3] - boxes[j, 1]) - inter)
-            own = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
-            if (union > 0 and inter / union > iou_threshold) or (own > 0 and inter / own > containment):
+            if iou(boxes[i], boxes[j]) > iou_threshold or share_inside(boxes[i], boxes[j]) > containment:
                 suppressed = True
                 break
         if not suppressed:
