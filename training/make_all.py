@@ -71,9 +71,9 @@ RECIPE: dict[str, list[dict[str, str]]] = {
 }
 # The datasets each stage's channels read (stage numbers from 1); a stage not listed reads `train` only.
 STAGE_CHANNELS: dict[str, dict[int, dict[str, str]]] = {"damage_classifier": {1: {"train": "train_all"}}}
-# Two training lanes run side by side, one thread each: on 2 cores this beats one lane with 2 threads. Balanced by
-# the recorded training seconds: detector ~4,650 + damage ~3,180 | reader ~5,200 (trained before the detector and
-# damage trainers went channels-last: ~4,420 + ~2,440 with it, docs/models.md).
+# Two training lanes run side by side, one thread each: on 2 cores this beats one lane with 2 threads. Balanced: a
+# whole run on an idle 2-core box (2026-11-25, docs/models.md) took detector 1,968 + damage 1,287 s of training |
+# reader 2,394 s + ~900 s rendering its label patches, each lane about 55 min of wall time.
 LANES = (("detector", "damage_classifier"), ("ocr",))
 
 
