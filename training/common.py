@@ -27,6 +27,25 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def training_precision(requested: str) -> str:
+    """The arithmetic a trainer's forward pass runs in: `fp32`, or `bf16` autocast (weights, optimiser and losses stay
+    fp32). `auto` picks bf16 where the CPU has native bfloat16 (oneDNN: AVX512-BF16 / AMX), fp32 elsewhere: emulated
+    bf16 is slower than fp32. The precision used is recorded in the model's metrics (docs/models.md, "Training")."""
+    if requested not in PRECISIONS:
+        raise SystemExit(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested == "auto":
+        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    return requested
+
+
+def forward_precision(precision: str) -> torch.autocast:
+    """The context a training forward pass runs in (a no-op for fp32)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 class PlainProgress:
     """Progress for logs (no terminal): a line every 10% or 30 s, with the latest status."""
 

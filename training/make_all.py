@@ -54,20 +54,24 @@ TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
             "damage_classifier": "training.train_damage"}
 # The recipe of v1. A model with several stages fine-tunes each stage from the previous one.
 RECIPE: dict[str, list[dict[str, str]]] = {
-    "detector": [{"steps": "900", "lr": "0.002"}, {"steps": "1000", "lr": "0.001"}, {"steps": "1500", "lr": "0.001"},
-                 {"steps": "1500", "lr": "0.0008", "seed": "5"}],
+    # precision auto: bf16 autocast where the CPU has native bfloat16, 1.55x (detector) / 1.6x (reader) per step on
+    # this box; fp32 elsewhere (training.common.training_precision, docs/models.md)
+    "detector": [{"steps": "900", "lr": "0.002", "precision": "auto"},
+                 {"steps": "1000", "lr": "0.001", "precision": "auto"},
+                 {"steps": "1500", "lr": "0.001", "precision": "auto"},
+                 {"steps": "1500", "lr": "0.0008", "seed": "5", "precision": "auto"}],
     # the reader learns the DEST letters from its first stage (8-letter codes, DEST loss x2): with 3-letter codes only,
     # the letters stayed unlearnt for 5,400 steps and a rerun read 0.034 worse (session 18, docs/models.md)
     "ocr": [{"steps": "3000", "batch_size": "32", "lr": "0.003", "synthetic_labels": "30000", "max_dest_letters": "8",
-             "dest_weight": "2.0"},
+             "dest_weight": "2.0", "precision": "auto"},
             {"steps": "2000", "batch_size": "32", "lr": "0.002", "synthetic_labels": "30000", "seed": "3",
-             "max_dest_letters": "8", "dest_weight": "2.0"},
+             "max_dest_letters": "8", "dest_weight": "2.0", "precision": "auto"},
             {"steps": "1500", "batch_size": "32", "lr": "0.0015", "synthetic_labels": "20000", "seed": "5",
-             "max_dest_letters": "8", "dest_weight": "2.0"},
+             "max_dest_letters": "8", "dest_weight": "2.0", "precision": "auto"},
             {"steps": "2000", "batch_size": "32", "lr": "0.0015", "synthetic_labels": "25000", "seed": "6",
-             "max_dest_letters": "8", "dest_weight": "1.0"},
+             "max_dest_letters": "8", "dest_weight": "1.0", "precision": "auto"},
             {"steps": "2000", "batch_size": "32", "lr": "0.001", "synthetic_labels": "25000", "seed": "7",
-             "max_dest_letters": "8", "dest_weight": "1.0"}],
+             "max_dest_letters": "8", "dest_weight": "1.0", "precision": "auto"}],
     # one stage from scratch, 1.5x the channels, on all 9,000 training frames (session 12: it beat fine-tuning the
     # 1.0x network stage by stage on the same frames; docs/models.md)
     "damage_classifier": [{"steps": "7000", "lr": "0.003", "seed": "41", "width": "1.5"}],

@@ -87,16 +87,19 @@ def main(argv: list[str] | None = None) -> int:
         task = bar.add_task("train", total=steps, status="")
         for step in range(steps):
             idx = rng.choice(train_idx, size=batch - n_replay)
-            x = xs[idx].astype(np.float32) / 255
+            x = xs[idx].astype(np.float32)
             y = ys[idx]
             if n_replay:
                 r_idx = rng.choice(len(replay_xs), size=n_replay)
-                x = np.concatenate([x, replay_xs[r_idx].astype(np.float32) / 255])
+                x = np.concatenate([x, replay_xs[r_idx].astype(np.float32)])
                 y = np.concatenate([y, replay_ys[r_idx]])
             flip = rng.random(batch) < 0.5
             x[flip] = x[flip][..., ::-1]
-            x = x * rng.uniform(0.5, 1.4, size=(batch, 1, 1, 1)) * rng.uniform(0.9, 1.1, size=(batch, 3, 1, 1))
-            x = np.clip(x + rng.normal(0, 0.02, size=x.shape), 0, 1).astype(np.float32)
+            # gain and colour cast, then sensor noise (sd 0.02), in float32 throughout: half the time of float64
+            x *= (rng.uniform(0.5, 1.4, size=(batch, 1, 1, 1)) * rng.uniform(0.9, 1.1, size=(batch, 3, 1, 1))
+                  / 255).astype(np.float32)
+            x += 0.02 * rng.standard_normal(size=x.shape, dtype=np.float32)
+            np.clip(x, 0, 1, out=x)
             logits = model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
             loss = bce(logits[:, 0], torch.from_numpy(y))
             opt.zero_grad()

@@ -10,7 +10,7 @@ domain (the look of the rendered patches: `default`, or `wide` for the teacher's
 DomainKnobs.named), fine_tune_share (with `init`: the share of the fine-tune's weight change kept, WiSE-FT; 1 keeps
 it all, 0.7 keeps most of a new look's gain and costs the old looks less: docs/demo.md), refine_blocks (residual
 blocks per early stage, `LabelReader`; default: the `init` checkpoint's, else 0; more than the checkpoint has grows
-it, the new blocks starting as identities).
+it, the new blocks starting as identities), precision (fp32 | bf16 | auto: the forward pass's arithmetic).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from model_repository.processing import (
 from training.common import (
     Stopwatch,
     checkpoint_config,
+    forward_precision,
     iter_frames,
     keep_share_of_fine_tune,
     load_init,
@@ -40,6 +41,7 @@ from training.common import (
     progress,
     save_checkpoint,
     seed_everything,
+    training_precision,
 )
 from training.export import training_lineage, write_serving_model
 from training.models import OCR_FEATURE_STRIDE_Y, LabelReader, count_parameters
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("fine_tune_share < 1 interpolates toward the `init` checkpoint: give an `init` channel")
     if fine_tune_share < 1.0 and refine_blocks != had_blocks:
         raise SystemExit("fine_tune_share < 1 interpolates toward the `init` checkpoint: it cannot grow blocks too")
+    precision = training_precision(str(env.hp("precision", "fp32")))
     rng = seed_everything(seed)
     parts = []
     if env.channel("train") is not None:
@@ -207,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             x = torch.from_numpy(xs[idx].astype(np.float32)).contiguous(memory_format=torch.channels_last)
             if rng.random() < 0.5:  # contrast / inversion-free photometric jitter
                 x = x * float(rng.uniform(0.7, 1.3)) + float(rng.uniform(-0.15, 0.15))
-            pro_lp, dest_lp, pro_att, dest_att = model.forward_with_attention(x)
+            with forward_precision(precision):
+                outputs = model.forward_with_attention(x)
+            pro_lp, dest_lp, pro_att, dest_att = (o.float() for o in outputs)
             t = pro_lp.shape[1]
             row_t = torch.from_numpy(rows[idx])
             in_len = torch.full((batch,), t, dtype=torch.long)
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": "ocr", "parameters": count_parameters(model), "refine_blocks": refine_blocks, "steps": steps,
         "batch_size": batch,
         "samples": len(xs), "synthetic_labels": n_synth, "site_samples": n_site, "site_crop_variants": variants,
-        "train_share": train_share, "fine_tune_share": fine_tune_share,
+        "train_share": train_share, "fine_tune_share": fine_tune_share, "precision": precision,
         "train_seconds": round(clock.seconds, 1),
         "final_loss": history[-1]["loss"], "val_exact_match": val_em, "loss_history": history, "init": init,
     }
