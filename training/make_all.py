@@ -78,9 +78,9 @@ RECIPE: dict[str, list[dict[str, str]]] = {
 }
 # The datasets each stage's channels read (stage numbers from 1); a stage not listed reads `train` only.
 STAGE_CHANNELS: dict[str, dict[int, dict[str, str]]] = {"damage_classifier": {1: {"train": "train_all"}}}
-# Two training lanes run side by side, one thread each: on 2 cores this beats one lane with 2 threads. Balanced: a
-# whole run on an idle 2-core box (2026-11-25, docs/models.md) took detector 1,968 + damage 1,287 s of training |
-# reader 2,394 s + ~900 s rendering its label patches, each lane about 55 min of wall time.
+# Two training lanes run side by side, one thread each: on 2 cores this beats one lane with 2 threads. A whole run
+# on an idle 2-core box with native bf16 (session 19, docs/models.md) took detector 1,226 + damage 1,092 s of
+# training | reader 1,322 s + its label patches; 3,036 s in all (fp32, session 17: 4,078 s).
 LANES = (("detector", "damage_classifier"), ("ocr",))
 
 
