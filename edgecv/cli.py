@@ -303,6 +303,36 @@ def bench_models(
     print(json.dumps(result, indent=2))
 
 
+@bench_app.command("train-step")
+def bench_train_step_command(
+    steps: Annotated[int, typer.Option(min=1, max=1000, help="timed steps per model and precision")] = 20,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="torch threads (make train's lanes use 1)")] = 1,
+    model: Annotated[list[str] | None, typer.Option("--model", help="detector, ocr or damage_classifier "
+                                                    "(repeatable; default all)")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out")] = None,
+) -> None:
+    """One training step of each network in fp32 vs bf16 autocast, measured in the same run (needs torch)."""
+    try:
+        from training.bench_train_step import CASES, bench_train_step
+    except ImportError as exc:
+        fail(f"bench train-step needs the training extra (torch): {exc}")
+    from training.evaluation import write_json_atomic
+
+    unknown = sorted(set(model or []) - set(CASES))
+    if unknown:
+        fail(f"unknown model {', '.join(unknown)}: choose from {', '.join(CASES)}")
+    result = bench_train_step(
+        steps=steps, threads=threads, models=tuple(model or CASES),
+        on_result=lambda name, e: err.print(f"  {name}: fp32 {e['fp32_s'] * 1000:.0f} ms, bf16 "
+                                            f"{e['bf16_s'] * 1000:.0f} ms per step: {e['bf16_speedup']:.2f}x",
+                                            highlight=False))
+    if out_file:
+        write_json_atomic(out_file, result)
+    print(json.dumps(result, indent=2))
+    err.print(f"native bf16: {'yes' if result['native_bf16'] else 'no'}; the recipe's precision auto trains in "
+              f"{result['auto_picks']} here", highlight=False)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -54,7 +54,7 @@ TRAINERS = {"detector": "training.train_detector", "ocr": "training.train_ocr",
             "damage_classifier": "training.train_damage"}
 # The recipe of v1. A model with several stages fine-tunes each stage from the previous one.
 RECIPE: dict[str, list[dict[str, str]]] = {
-    # precision auto: bf16 autocast where the CPU has native bfloat16, 1.55x (detector) / 1.6x (reader) per step on
+    # precision auto: bf16 autocast where the CPU has native bfloat16, 1.7x (detector) / 1.5x (reader) per step on
     # this box; fp32 elsewhere (training.common.training_precision, docs/models.md)
     "detector": [{"steps": "900", "lr": "0.002", "precision": "auto"},
                  {"steps": "1000", "lr": "0.001", "precision": "auto"},
