@@ -392,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         lanes = [lane for lane in lanes if lane]
         threads = 1 if len(lanes) > 1 else max(1, os.cpu_count() or 1)
         console.rule(f"train {', '.join(selected)} ({len(lanes)} lanes)")
+        from training.common import training_precision
+
+        console.print(f"precision auto trains in {training_precision('auto')} on this CPU "
+                      "(bf16 forward passes where it computes bfloat16 natively; docs/models.md)")
         procs = [train_lane(lane, args.work, data, hps, threads, RECIPE, first_stage) for lane in lanes]
         codes = [p.wait() for p in procs]
         if any(codes):
