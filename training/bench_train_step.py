@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from model_repository.processing import DEST_ALPHABET, DEST_PREFIX, DETECTOR_H, DETECTOR_W, OCR_H, OCR_W, PRO_ALPHABET
-from training.common import forward_precision, training_precision
+from training.common import forward_precision, native_bf16, training_precision
 from training.models import DamageClassifier, LabelReader, PalletDetector
 from training.train_detector import OUT_H, OUT_W, detector_loss
 from training.train_ocr import attention_loss, encode
@@ -101,7 +101,7 @@ def bench_train_step(steps: int = 20, threads: int = 1, models: tuple[str, ...] 
     """Per-step seconds in fp32 and bf16 for each model, and the bf16 speed-up (fp32 time / bf16 time)."""
     torch.set_num_threads(threads)
     result: dict = {"format": FORMAT, "steps": steps, "threads": threads,
-                    "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+                    "native_bf16": native_bf16(),
                     "auto_picks": training_precision("auto"), "models": {}}
     for name in models:
         fp32 = seconds_per_step(CASES[name](), "fp32", steps)

@@ -30,14 +30,21 @@ def seed_everything(seed: int) -> np.random.Generator:
 PRECISIONS = ("fp32", "bf16", "auto")
 
 
+def native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 in hardware (x86 AVX512-BF16 or AMX). oneDNN also runs bf16 on plain
+    AVX-512 (`torch.ops.mkldnn._is_mkldnn_bf16_supported()` says yes there), emulated and slower than fp32."""
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check() for check in checks if check is not None)
+
+
 def training_precision(requested: str) -> str:
     """The arithmetic a trainer's forward pass runs in: `fp32`, or `bf16` autocast (weights, optimiser and losses stay
-    fp32). `auto` picks bf16 where the CPU has native bfloat16 (oneDNN: AVX512-BF16 / AMX), fp32 elsewhere: emulated
-    bf16 is slower than fp32. The precision used is recorded in the model's metrics (docs/models.md, "Training")."""
+    fp32). `auto` picks bf16 where the CPU has native bfloat16 (`native_bf16`), fp32 elsewhere: emulated bf16 is
+    slower than fp32. The precision used is recorded in the model's metrics (docs/models.md, "Training")."""
     if requested not in PRECISIONS:
         raise SystemExit(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
     if requested == "auto":
-        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+        return "bf16" if native_bf16() else "fp32"
     return requested
 
 

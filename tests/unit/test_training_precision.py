@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from training.common import forward_precision, training_precision
+from training.common import forward_precision, native_bf16, training_precision
 
 
 def test_fp32_and_bf16_are_taken_as_given():
@@ -11,11 +11,14 @@ def test_fp32_and_bf16_are_taken_as_given():
     assert training_precision("bf16") == "bf16"
 
 
-def test_auto_follows_the_cpu(monkeypatch):
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    assert training_precision("auto") == "bf16"
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
-    assert training_precision("auto") == "fp32"
+@pytest.mark.parametrize(("avx512_bf16", "amx", "picked"),
+                         [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")])
+def test_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, avx512_bf16, amx, picked):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)  # plain AVX-512: emulated
+    assert native_bf16() is (avx512_bf16 or amx)
+    assert training_precision("auto") == picked
 
 
 def test_an_unknown_precision_is_one_clear_error():
